@@ -1,0 +1,229 @@
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import type { JobPlan } from '../db/catalog.js';
+import { connect, type Connection } from '../db/connect.js';
+import { stateSchemaExists } from '../db/migrate.js';
+import { inShortTransaction } from '../db/transaction.js';
+import type { Logger } from '../log.js';
+import { createArchiveTableStatement } from '../sql/archiveTable.js';
+import { readCheckpointStatement, writeCheckpointStatement } from '../sql/checkpoint.js';
+import { collapseStatement, type DuplicateRef } from '../sql/collapse.js';
+import { horizonStatement, SCAN_APPLICATION_NAME, type HorizonRow } from '../sql/horizon.js';
+import { tryLockStatement, unlockStatement } from '../sql/lock.js';
+import { scanStatement } from '../sql/scan.js';
+import { GapHistogram } from './gapHistogram.js';
+import { ProgressReporter } from './progress.js';
+
+export type Outcome = 'success' | 'failure' | 'skipped';
+
+export interface RunOptions {
+  dryRun: boolean;
+  full: boolean;
+  logger: Logger;
+  /** Aborting stops the pass after the batch in hand; the checkpoint is then not advanced. */
+  signal?: AbortSignal;
+}
+
+/** What one pass of one job did; the source of the summary log line and the metrics. */
+export interface JobResult {
+  job: string;
+  outcome: Outcome;
+  dryRun: boolean;
+  /** 'full' or 'incremental' (from the checkpoint). */
+  scope: 'full' | 'incremental';
+  rowsExamined: number;
+  duplicatesFound: number;
+  duplicatesRemoved: number;
+  batches: number;
+  horizon: string | undefined;
+  horizonLagSeconds: number | undefined;
+  checkpoint: string | undefined;
+  /** How long the scan's read-only snapshot stayed open (it holds back vacuum meanwhile). */
+  snapshotSeconds: number;
+  durationSeconds: number;
+  startedAt: Date;
+  gaps: GapHistogram;
+  reason?: string;
+  error?: Error;
+}
+
+const READ_ROWS = 1000;
+const CURSOR_CLOSE_TIMEOUT_MS = 5000;
+const WRITER_APPLICATION_NAME = 'status-reconciler';
+
+// The scan's values come back as the server's text so that timestamps keep their
+// microseconds and every type casts back exactly in the collapse statement.
+const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+type ScanRow = (string | null)[];
+
+/**
+ * One pass of one job, in the order of the design: lock, horizon, scan, collapse in
+ * batches, checkpoint. Never throws: a failure is returned as outcome 'failure'.
+ */
+export async function reconcileJob(
+  database: pg.ClientConfig,
+  plan: JobPlan,
+  options: RunOptions,
+): Promise<JobResult> {
+  const job = plan.job;
+  const log = options.logger.child({ job: job.name });
+  const started = performance.now();
+  const result: JobResult = {
+    job: job.name,
+    outcome: 'success',
+    dryRun: options.dryRun,
+    scope: options.full ? 'full' : 'incremental',
+    rowsExamined: 0,
+    duplicatesFound: 0,
+    duplicatesRemoved: 0,
+    batches: 0,
+    horizon: undefined,
+    horizonLagSeconds: undefined,
+    checkpoint: undefined,
+    snapshotSeconds: 0,
+    durationSeconds: 0,
+    startedAt: new Date(),
+    gaps: new GapHistogram(),
+  };
+
+  let writer: Connection | undefined;
+  let scanner: Connection | undefined;
+  try {
+    writer = await connect(database, WRITER_APPLICATION_NAME);
+    scanner = await connect(database, SCAN_APPLICATION_NAME);
+    if (job.timeZone !== undefined) {
+      for (const c of [writer, scanner]) {
+        await c.client.query(`SELECT set_config('TimeZone', $1, false)`, [job.timeZone]);
+      }
+    }
+
+    const { rows: lockRows } = await writer.client.query<{ locked: boolean }>(tryLockStatement(job.name));
+    if (!lockRows[0]?.locked) {
+      result.outcome = 'skipped';
+      result.reason = 'another runner holds this job';
+      return result;
+    }
+
+    if (!options.dryRun && job.mode === 'archive' && !plan.archiveExists) {
+      await writer.client.query(createArchiveTableStatement(plan));
+    }
+
+    if (!options.full && (await stateSchemaExists(writer.client))) {
+      const { rows } = await writer.client.query<{ horizon: string; horizonType: string }>(
+        readCheckpointStatement(job.name),
+      );
+      const saved = rows[0];
+      if (saved && saved.horizonType === plan.timeType) result.checkpoint = saved.horizon;
+    }
+    if (result.checkpoint === undefined) result.scope = 'full';
+
+    const { rows: horizonRows } = await scanner.client.query<HorizonRow>(
+      horizonStatement(job.settleSeconds, [writer.pid, scanner.pid], plan.timeType),
+    );
+    const horizon = horizonRows[0] as HorizonRow;
+    result.horizon = horizon.horizon;
+    result.horizonLagSeconds = horizon.lagSeconds;
+    if (!horizon.seesAllSessions) {
+      log.warn(
+        'this role cannot see other roles\' transactions in pg_stat_activity (grant pg_read_all_stats): ' +
+          'the horizon relies on settleSeconds alone',
+      );
+    }
+
+    await scan(plan, scanner, writer, result, options, log);
+
+    if (!options.dryRun && !options.signal?.aborted) {
+      await inShortTransaction(writer.client, job, (c) =>
+        c.query(writeCheckpointStatement(job.name, horizon.horizon, plan.timeType)),
+      );
+    }
+    if (options.signal?.aborted) result.reason = 'stopped before the end of the pass';
+    await writer.client.query(unlockStatement(job.name));
+  } catch (error) {
+    result.outcome = 'failure';
+    result.error = error as Error;
+  } finally {
+    await Promise.all([scanner?.close(), writer?.close()]);
+    result.durationSeconds = (performance.now() - started) / 1000;
+  }
+  return result;
+}
+
+/** Streams the duplicates and collapses them in batches, one batch in flight at a time. */
+async function scan(
+  plan: JobPlan,
+  scanner: Connection,
+  writer: Connection,
+  result: JobResult,
+  options: RunOptions,
+  log: Logger,
+): Promise<void> {
+  const job = plan.job;
+  const keyCount = plan.key.length;
+  const orderCount = plan.orderBy.length;
+  const progress = new ProgressReporter(log);
+  let batch: DuplicateRef[] = [];
+  let inFlight: Promise<void> = Promise.resolve();
+
+  const flush = async (refs: DuplicateRef[]): Promise<void> => {
+    if (refs.length === 0 || options.dryRun) return;
+    const res = await inShortTransaction(writer.client, job, (c) => c.query(collapseStatement(plan, refs)));
+    result.duplicatesRemoved += res.rowCount ?? 0;
+    result.batches += 1;
+  };
+  // Start the next batch only once the last one settled, and surface its error right away.
+  const startFlush = async (refs: DuplicateRef[]): Promise<void> => {
+    await inFlight;
+    inFlight = flush(refs);
+    inFlight.catch(() => undefined); // observed on the next await; never unhandled
+  };
+
+  const snapshotStart = performance.now();
+  await scanner.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const statement = scanStatement(plan, result.horizon as string, result.checkpoint);
+  const cursor = scanner.client.query(
+    new Cursor<ScanRow>(statement.text, statement.values, { rowMode: 'array', types: RAW_TEXT }),
+  );
+  try {
+    for (;;) {
+      if (options.signal?.aborted) break;
+      const rows = await cursor.read(READ_ROWS);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        if (row[keyCount + orderCount] === 't') {
+          result.duplicatesFound += 1;
+          result.gaps.observe(Number(row[keyCount + orderCount + 1]));
+          batch.push({
+            key: row.slice(0, keyCount) as string[],
+            orderBy: row.slice(keyCount, keyCount + orderCount) as string[],
+          });
+          if (batch.length >= job.batchSize) await startFlush(batch.splice(0, batch.length));
+        }
+        const examined = row[keyCount + orderCount + 2];
+        if (examined !== null && examined !== undefined) result.rowsExamined += Number(examined);
+      }
+      progress.maybeReport(result);
+    }
+  } finally {
+    await closeCursor(cursor);
+    // Read-only: ending it either way only releases the snapshot.
+    await scanner.client.query('ROLLBACK').catch(() => undefined);
+    result.snapshotSeconds = (performance.now() - snapshotStart) / 1000;
+  }
+  await startFlush(batch);
+  batch = [];
+  await inFlight;
+}
+
+/** pg-cursor's close() may never settle after a lost connection (node-postgres #2588). */
+async function closeCursor(cursor: Cursor<ScanRow>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    cursor.close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CURSOR_CLOSE_TIMEOUT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,71 @@
+import type pg from 'pg';
+import type { Job } from '../config/job.js';
+import { planJob, type JobPlan } from '../db/catalog.js';
+import { connect } from '../db/connect.js';
+import { migrate } from '../db/migrate.js';
+import type { Logger } from '../log.js';
+import { reconcileJob, type JobResult, type RunOptions } from './reconcileJob.js';
+
+/**
+ * Checks every job against the catalog (throws ConfigError, changing nothing, when one is
+ * wrong), then applies the reconciler's own migrations unless this is a dry run.
+ */
+export async function prepareJobs(
+  database: pg.ClientConfig,
+  jobs: Job[],
+  options: { dryRun: boolean },
+): Promise<JobPlan[]> {
+  const setup = await connect(database, 'status-reconciler');
+  try {
+    const plans: JobPlan[] = [];
+    for (const job of jobs) plans.push(await planJob(setup.client, job));
+    if (!options.dryRun) await migrate(setup.client);
+    return plans;
+  } finally {
+    await setup.close();
+  }
+}
+
+/** The one summary line per job and run. */
+export function logSummary(log: Logger, result: JobResult): void {
+  const line = {
+    job: result.job,
+    outcome: result.outcome,
+    scope: result.scope,
+    dryRun: result.dryRun,
+    rowsExamined: result.rowsExamined,
+    duplicatesFound: result.duplicatesFound,
+    duplicatesRemoved: result.duplicatesRemoved,
+    ...(result.dryRun ? { wouldRemove: result.duplicatesFound } : {}),
+    batches: result.batches,
+    horizon: result.horizon,
+    horizonLagSeconds: result.horizonLagSeconds,
+    snapshotSeconds: round(result.snapshotSeconds),
+    durationSeconds: round(result.durationSeconds),
+    ...(result.reason ? { reason: result.reason } : {}),
+  };
+  if (result.outcome === 'failure') log.error({ ...line, err: result.error }, 'run failed');
+  else if (result.outcome === 'skipped') log.info(line, `run skipped: ${result.reason ?? ''}`);
+  else log.info(line, 'run summary');
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}
+
+/** One pass over the given jobs, one after another. */
+export async function runJobs(
+  database: pg.ClientConfig,
+  jobs: Job[],
+  options: RunOptions,
+): Promise<JobResult[]> {
+  const plans = await prepareJobs(database, jobs, options);
+  const results: JobResult[] = [];
+  for (const plan of plans) {
+    if (options.signal?.aborted) break;
+    const result = await reconcileJob(database, plan, options);
+    logSummary(options.logger, result);
+    results.push(result);
+  }
+  return results;
+}

@@ -1,0 +1,20 @@
+import { STATE_SCHEMA } from '../db/migrate.js';
+import type { Statement } from './types.js';
+
+export function readCheckpointStatement(job: string): Statement {
+  return {
+    text: `SELECT horizon, horizon_type AS "horizonType" FROM ${STATE_SCHEMA}.checkpoint WHERE job = $1`,
+    values: [job],
+  };
+}
+
+/** Written only after every batch of a pass has committed: a crash before it redoes the pass. */
+export function writeCheckpointStatement(job: string, horizon: string, horizonType: string): Statement {
+  return {
+    text: `INSERT INTO ${STATE_SCHEMA}.checkpoint AS c (job, horizon, horizon_type, updated_at)
+           VALUES ($1, $2, $3, now())
+           ON CONFLICT (job) DO UPDATE SET horizon = EXCLUDED.horizon,
+             horizon_type = EXCLUDED.horizon_type, updated_at = EXCLUDED.updated_at`,
+    values: [job, horizon, horizonType],
+  };
+}

@@ -1,0 +1,76 @@
+import type { JobPlan } from '../db/catalog.js';
+import { ident, qualified } from '../db/quote.js';
+import type { Statement } from './types.js';
+
+/**
+ * The scan: one pass of LAG over each object's history below the horizon.
+ *
+ * Rows come back in two kinds, so the stream carries what it must and no more:
+ * - every duplicate (its compare values equal its predecessor's, NULL equal to NULL), with
+ *   its key and orderBy values as text (cast back exactly by the collapse statement) and
+ *   the gap to the row it repeats, in seconds;
+ * - the last row of each object, carrying how many rows the object had in the judged window
+ *   (rows examined), so examined counts need no second scan and no whole-table count.
+ *
+ * Output columns, in order: key..., orderBy..., dup, gap, examined.
+ *
+ * Incremental (`checkpoint` given): only objects with a row in [checkpoint, horizon), each
+ * read from its last row before the checkpoint (the anchor, already judged, which gives the
+ * first new row its predecessor). The anchor is never a duplicate (it is the first row of
+ * the window) and is not counted as examined.
+ *
+ * Rows with a NULL key or orderBy column have no place in a history and are never judged.
+ */
+export function scanStatement(plan: JobPlan, horizon: string, checkpoint: string | undefined): Statement {
+  const t = qualified(plan.job.table);
+  const time = plan.timeType;
+  const keys = plan.key.map((c) => ident(c.name));
+  const orders = plan.orderBy.map((c) => ident(c.name));
+  const first = orders[0] as string;
+  const window = `PARTITION BY ${keys.map((k) => `t.${k}`).join(', ')} ORDER BY ${orders.map((o) => `t.${o}`).join(', ')}`;
+  const sameAsPrevious = plan.compare
+    .map((c) => `(lag(t.${ident(c.name)}) OVER w) IS NOT DISTINCT FROM t.${ident(c.name)}`)
+    .join(' AND ');
+  const gap =
+    time === 'date'
+      ? `((t.${first} - lag(t.${first}) OVER w) * 86400)::float8`
+      : `extract(epoch FROM t.${first} - lag(t.${first}) OVER w)::float8`;
+  const notNull = [...keys, ...orders].map((c) => `t.${c} IS NOT NULL`).join(' AND ');
+
+  let from: string;
+  let examined: string;
+  const values: unknown[] = [horizon];
+  if (checkpoint === undefined) {
+    from = `${t} t WHERE t.${first} < $1::${time} AND ${notNull}`;
+    examined = 'count(*) OVER w';
+  } else {
+    values.push(checkpoint);
+    const touchedKeys = keys.map((k) => `n.${k}`).join(', ');
+    const sameKey = (alias: string) => keys.map((k) => `${alias}.${k} = touched.${k}`).join(' AND ');
+    from = `(SELECT DISTINCT ${touchedKeys} FROM ${t} n
+             WHERE n.${first} >= $2::${time} AND n.${first} < $1::${time}
+               AND ${keys.map((k) => `n.${k} IS NOT NULL`).join(' AND ')}) touched
+      CROSS JOIN LATERAL (SELECT max(a.${first}) AS since FROM ${t} a
+             WHERE ${sameKey('a')} AND a.${first} < $2::${time}) anchor
+      JOIN ${t} t ON ${sameKey('t')}
+             AND t.${first} >= coalesce(anchor.since, $2::${time}) AND t.${first} < $1::${time}
+      WHERE ${notNull}`;
+    examined = `count(*) FILTER (WHERE t.${first} >= $2::${time}) OVER w`;
+  }
+
+  const columns = [...keys.map((k, i) => `t.${k} AS k${i}`), ...orders.map((o, i) => `t.${o} AS o${i}`)];
+  const outer = [...keys.map((_, i) => `s.k${i}`), ...orders.map((_, i) => `s.o${i}`)];
+  return {
+    text: `
+SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined FROM (
+  SELECT ${columns.join(', ')},
+         (row_number() OVER w > 1 AND ${sameAsPrevious}) AS dup,
+         ${gap} AS gap,
+         CASE WHEN (lead(true) OVER w) IS NULL THEN ${examined} END AS examined
+    FROM ${from}
+  WINDOW w AS (${window})
+) s
+WHERE s.dup OR s.examined IS NOT NULL`,
+    values,
+  };
+}

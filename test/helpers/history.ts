@@ -1,0 +1,93 @@
+import { createLogger } from '../../src/log.js';
+import { parseJob, type Job } from '../../src/config/job.js';
+import { runJobs } from '../../src/reconcile/runJobs.js';
+import type { JobResult } from '../../src/reconcile/reconcileJob.js';
+import type { TestDatabase } from './database.js';
+
+export const silentLogger = createLogger('silent');
+
+/** A job object as a user would write it, validated by the real parser. */
+export function makeJob(fields: Record<string, unknown>): Job {
+  return parseJob(
+    {
+      name: 'object-status',
+      table: 'public.object_status',
+      key: ['object_id'],
+      orderBy: ['start_date', 'id'],
+      compare: ['status_id'],
+      settleSeconds: 0,
+      ...fields,
+    },
+    'test job',
+  );
+}
+
+export async function runOnce(
+  db: TestDatabase,
+  job: Job,
+  options: { dryRun?: boolean; full?: boolean } = {},
+): Promise<JobResult> {
+  const [result] = await runJobs(db.config, [job], {
+    dryRun: options.dryRun ?? false,
+    full: options.full ?? false,
+    logger: silentLogger,
+  });
+  if (!result) throw new Error('runJobs returned no result');
+  if (result.outcome === 'failure') throw result.error ?? new Error('run failed');
+  return result;
+}
+
+/** The standard history table of the brief, with a shadow copy of every insert (the oracle). */
+export async function createHistoryTable(db: TestDatabase, table = 'public.object_status'): Promise<void> {
+  await db.query(`
+    CREATE TABLE ${table} (
+      id bigserial PRIMARY KEY,
+      object_id integer NOT NULL,
+      status_id integer,
+      start_date timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX ON ${table} (object_id, start_date, id);
+    CREATE TABLE ${table}_shadow AS TABLE ${table} WITH NO DATA;
+    CREATE FUNCTION ${table}_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO ${table}_shadow SELECT NEW.*; RETURN NEW; END $$;
+    CREATE TRIGGER copy_every_insert AFTER INSERT ON ${table}
+      FOR EACH ROW EXECUTE FUNCTION ${table}_copy();
+  `);
+}
+
+export interface HistoryRow {
+  /** The unique tie-breaker, as decimal text. */
+  id: string;
+  /** The object's key, any text that is equal exactly when the keys are. */
+  key: string;
+  /** The compare values, any text that is equal exactly when they are (null == null). */
+  status: string | null;
+  /** The timestamp in microseconds since the epoch, as decimal text. */
+  at: string;
+}
+
+/** SQL that reads a standard history table as HistoryRow. */
+export function historyRowsSql(table: string): string {
+  return `SELECT id::text AS id, object_id::text AS key, status_id::text AS status,
+                 (extract(epoch FROM start_date) * 1000000)::bigint::text AS at
+            FROM ${table}`;
+}
+
+/**
+ * The independent oracle: collapse computed in TypeScript, not SQL. Rows sorted by
+ * (key, at, id); a row is kept when it is the first of its key or its status differs from
+ * the row just before it (null equal to null). Returns the kept ids.
+ */
+export function collapse(rows: HistoryRow[]): Set<string> {
+  const byBigInt = (a: string, b: string): number => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
+  const sorted = [...rows].sort(
+    (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || byBigInt(a.at, b.at) || byBigInt(a.id, b.id),
+  );
+  const kept = new Set<string>();
+  let previous: HistoryRow | undefined;
+  for (const row of sorted) {
+    if (!previous || previous.key !== row.key || previous.status !== row.status) kept.add(row.id);
+    previous = row;
+  }
+  return kept;
+}
