@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,8 @@ async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'status-reconciler-pg-'));
+  // mkdtemp makes it 0700; the server may run as another user (see below) and must enter it.
+  chmodSync(dir, 0o755);
   const password = 'embedded';
   const logs: string[] = [];
   const server = new EmbeddedPostgres({

@@ -1,0 +1,262 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { collapse, createHistoryTable, historyRowsSql, makeJob, runOnce, type HistoryRow } from '../helpers/history.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('reconcile');
+});
+afterAll(async () => {
+  await db.drop();
+});
+beforeEach(async () => {
+  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
+    DROP TABLE IF EXISTS public.object_status, public.object_status_shadow, public.object_status_archive CASCADE;
+    DROP FUNCTION IF EXISTS public.object_status_copy;`);
+  await createHistoryTable(db);
+});
+
+/** Inserts (object, status, seconds after a fixed origin) rows in the given order. */
+async function insert(rows: [number, number | null, number][]): Promise<void> {
+  for (const [object, status, seconds] of rows) {
+    await db.query(
+      `INSERT INTO object_status (object_id, status_id, start_date)
+       VALUES ($1, $2, timestamptz '2026-01-01 00:00:00+00' + make_interval(secs => $3))`,
+      [object, status, seconds],
+    );
+  }
+}
+
+async function statuses(object: number, table = 'object_status'): Promise<(number | null)[]> {
+  const rows = await db.query<{ status_id: number | null }>(
+    `SELECT status_id FROM ${table} WHERE object_id = $1 ORDER BY start_date, id`,
+    [object],
+  );
+  return rows.map((r) => r.status_id);
+}
+
+async function expectMatchesOracle(): Promise<void> {
+  const shadow = await db.query<HistoryRow>(historyRowsSql('object_status_shadow'));
+  const kept = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status');
+  expect(new Set(kept.map((r) => r.id))).toEqual(collapse(shadow));
+}
+
+describe('reconcile', () => {
+  it('collapses A,A,B,A to A,B,A and keeps the earliest row of each stretch', async () => {
+    await insert([
+      [1, 1, 0],
+      [1, 1, 1],
+      [1, 2, 2],
+      [1, 1, 3],
+      [1, 1, 4],
+      [2, 5, 0],
+    ]);
+    const result = await runOnce(db, makeJob({}));
+    expect(await statuses(1)).toEqual([1, 2, 1]);
+    expect(await statuses(2)).toEqual([5]);
+    expect(result).toMatchObject({ rowsExamined: 6, duplicatesFound: 2, duplicatesRemoved: 2, outcome: 'success' });
+    const ids = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status WHERE object_id = 1 ORDER BY id');
+    expect(ids.map((r) => r.id)).toEqual(['1', '3', '4']);
+    await expectMatchesOracle();
+  });
+
+  it('treats NULL as equal to NULL and as different from any status', async () => {
+    await insert([
+      [1, null, 0],
+      [1, null, 1],
+      [1, 1, 2],
+      [1, null, 3],
+    ]);
+    await runOnce(db, makeJob({}));
+    expect(await statuses(1)).toEqual([null, 1, null]);
+  });
+
+  it('breaks timestamp ties with the last orderBy column', async () => {
+    // Same start_date for all: the id decides the order, so A(1) A(2) B(3) A(4) -> A B A.
+    await insert([
+      [1, 1, 5],
+      [1, 1, 5],
+      [1, 2, 5],
+      [1, 1, 5],
+    ]);
+    await runOnce(db, makeJob({}));
+    const rows = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual(['1', '3', '4']);
+  });
+
+  it('orders by start_date, not by insertion order', async () => {
+    // Inserted out of order: by time the history is A(0) A(1) B(2), so the row at t=1 goes.
+    await insert([
+      [1, 2, 2],
+      [1, 1, 1],
+      [1, 1, 0],
+    ]);
+    await runOnce(db, makeJob({}));
+    const rows = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual(['1', '3']);
+  });
+
+  it('dry run reports what it would remove and changes nothing', async () => {
+    await insert([
+      [1, 1, 0],
+      [1, 1, 1],
+    ]);
+    const result = await runOnce(db, makeJob({ mode: 'archive', archiveTable: 'public.object_status_archive' }), {
+      dryRun: true,
+    });
+    expect(result).toMatchObject({ duplicatesFound: 1, duplicatesRemoved: 0 });
+    expect(await statuses(1)).toEqual([1, 1]);
+    const created = await db.query(
+      `SELECT relname FROM pg_class WHERE relname = 'object_status_archive'
+       UNION ALL SELECT nspname FROM pg_namespace WHERE nspname = 'status_reconciler'`,
+    );
+    expect(created).toEqual([]);
+  });
+
+  it('archive mode moves each duplicate with when and the id of the row it repeated', async () => {
+    await insert([
+      [1, 1, 0],
+      [1, 1, 1],
+      [1, 1, 2],
+      [1, 2, 3],
+    ]);
+    const result = await runOnce(db, makeJob({ mode: 'archive', archiveTable: 'public.object_status_archive' }));
+    expect(result.duplicatesRemoved).toBe(2);
+    const archived = await db.query<{ id: string; repeated_id: string; fresh: boolean }>(
+      `SELECT id::text AS id, repeated_id::text AS repeated_id, archived_at > now() - interval '1 minute' AS fresh
+         FROM object_status_archive ORDER BY id`,
+    );
+    // Each row records the row right before it, which it repeated.
+    expect(archived).toEqual([
+      { id: '2', repeated_id: '1', fresh: true },
+      { id: '3', repeated_id: '2', fresh: true },
+    ]);
+    const union = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM (SELECT id FROM object_status UNION ALL SELECT id FROM object_status_archive) u`,
+    );
+    expect(union[0]?.n).toBe('4');
+  });
+
+  it('does not judge rows at or after the horizon (settleSeconds)', async () => {
+    await db.query(`INSERT INTO object_status (object_id, status_id, start_date)
+                    VALUES (1, 1, now() - interval '1 hour'), (1, 1, now() - interval '1 second')`);
+    const result = await runOnce(db, makeJob({ settleSeconds: 60 }));
+    expect(result.duplicatesFound).toBe(0);
+    expect(await statuses(1)).toEqual([1, 1]);
+  });
+
+  it('holds the horizon at the start of another open transaction (late commit)', async () => {
+    // P(A) committed early; a writer starts a transaction, later R(A) commits, then the
+    // writer inserts B with its own (earlier) now() and commits after the reconciler ran.
+    await db.query(`INSERT INTO object_status (object_id, status_id, start_date) VALUES (1, 1, now() - interval '1 hour')`);
+    const late = await db.connect();
+    try {
+      await late.query('BEGIN');
+      await late.query('SELECT 1'); // xact_start is fixed at BEGIN; now() of this transaction
+      await new Promise((r) => setTimeout(r, 20));
+      await db.query(`INSERT INTO object_status (object_id, status_id) VALUES (1, 1)`); // R, after the late start
+      const result = await runOnce(db, makeJob({}));
+      expect(result.duplicatesFound).toBe(0); // R is after the late transaction's start: not judged
+      await late.query(`INSERT INTO object_status (object_id, status_id) VALUES (1, 2)`); // B, stamped before R
+      await late.query('COMMIT');
+    } finally {
+      await late.end();
+    }
+    await runOnce(db, makeJob({}));
+    // History by time: A, B, A: nothing is a duplicate, nothing was lost.
+    expect(await statuses(1)).toEqual([1, 2, 1]);
+    await expectMatchesOracle();
+  });
+
+  it('is incremental: a second run examines only objects with new rows', async () => {
+    await insert([
+      [1, 1, 0],
+      [1, 1, 1],
+      [2, 1, 0],
+      [2, 2, 1],
+    ]);
+    const first = await runOnce(db, makeJob({}));
+    expect(first).toMatchObject({ scope: 'full', rowsExamined: 4, duplicatesRemoved: 1 });
+    // New rows for object 2 only, after the checkpoint; its anchor (last row before) is B.
+    await db.query(`INSERT INTO object_status (object_id, status_id) VALUES (2, 2), (2, 3)`);
+    const second = await runOnce(db, makeJob({}));
+    expect(second).toMatchObject({ scope: 'incremental', rowsExamined: 2, duplicatesFound: 1, duplicatesRemoved: 1 });
+    expect(await statuses(2)).toEqual([1, 2, 3]);
+    const full = await runOnce(db, makeJob({}), { full: true });
+    expect(full).toMatchObject({ scope: 'full', rowsExamined: 4, duplicatesFound: 0 });
+    await expectMatchesOracle();
+  });
+
+  it('skips a job whose lock another runner holds', async () => {
+    const holder = await db.connect();
+    try {
+      await holder.query(`SELECT pg_advisory_lock(hashtext('status-reconciler'), hashtext('object-status'))`);
+      await insert([
+        [1, 1, 0],
+        [1, 1, 1],
+      ]);
+      const [result] = await (await import('../../src/reconcile/runJobs.js')).runJobs(db.config, [makeJob({})], {
+        dryRun: false,
+        full: false,
+        logger: (await import('../helpers/history.js')).silentLogger,
+      });
+      expect(result?.outcome).toBe('skipped');
+      expect(await statuses(1)).toEqual([1, 1]);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('handles multi-column keys and compares, mixed-case schema-qualified names', async () => {
+    await db.query(`
+      CREATE SCHEMA IF NOT EXISTS "Sales";
+      DROP TABLE IF EXISTS "Sales"."OrderStatus";
+      CREATE TABLE "Sales"."OrderStatus" (
+        "Seq" bigserial PRIMARY KEY, "Region" text NOT NULL, "OrderNo" int NOT NULL,
+        "State" text, "Reason" int, "At" timestamp NOT NULL)`);
+    const rows: [string, number, string | null, number | null, string][] = [
+      ['eu', 1, 'open', null, '2026-01-01 00:00:01'],
+      ['eu', 1, 'open', null, '2026-01-01 00:00:02'], // dup (NULL reason equal)
+      ['eu', 1, 'open', 7, '2026-01-01 00:00:03'], // differs in Reason: kept
+      ['us', 1, 'open', 7, '2026-01-01 00:00:04'], // other key: kept
+      ['eu', 1, 'open', 7, '2026-01-01 00:00:05'], // dup
+    ];
+    for (const r of rows) {
+      await db.query(`INSERT INTO "Sales"."OrderStatus" ("Region","OrderNo","State","Reason","At") VALUES ($1,$2,$3,$4,$5)`, r);
+    }
+    const job = makeJob({
+      name: 'order-status',
+      table: 'Sales.OrderStatus',
+      key: ['Region', 'OrderNo'],
+      orderBy: ['At', 'Seq'],
+      compare: ['State', 'Reason'],
+      mode: 'archive',
+      archiveTable: 'Sales.OrderStatusArchive',
+      timeZone: 'UTC',
+    });
+    const result = await runOnce(db, job);
+    expect(result.duplicatesRemoved).toBe(2);
+    const left = await db.query<{ Seq: string }>(`SELECT "Seq"::text AS "Seq" FROM "Sales"."OrderStatus" ORDER BY "Seq"`);
+    expect(left.map((r) => r.Seq)).toEqual(['1', '3', '4']);
+    const archived = await db.query<{ Seq: string; repeated_id: string }>(
+      `SELECT "Seq"::text AS "Seq", repeated_id::text AS repeated_id FROM "Sales"."OrderStatusArchive" ORDER BY "Seq"`,
+    );
+    expect(archived).toEqual([
+      { Seq: '2', repeated_id: '1' },
+      { Seq: '5', repeated_id: '3' },
+    ]);
+    await db.query(`DROP SCHEMA "Sales" CASCADE`);
+  });
+
+  it('settles a date column a day at a time', async () => {
+    await db.query(`CREATE TABLE daily (id serial PRIMARY KEY, object_id int, status_id int, day date)`);
+    await db.query(`INSERT INTO daily (object_id, status_id, day) VALUES
+      (1, 1, current_date - 2), (1, 1, current_date - 1), (1, 1, current_date), (1, 1, current_date)`);
+    const result = await runOnce(db, makeJob({ name: 'daily', table: 'daily', orderBy: ['day', 'id'] }));
+    // Today's rows are not settled yet: only yesterday's row is judged a duplicate.
+    expect(result).toMatchObject({ duplicatesFound: 1, duplicatesRemoved: 1 });
+    const left = await db.query<{ id: number }>('SELECT id FROM daily ORDER BY id');
+    expect(left.map((r) => r.id)).toEqual([1, 3, 4]);
+    await db.query('DROP TABLE daily');
+  });
+});
