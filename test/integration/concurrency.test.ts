@@ -1,0 +1,142 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runJobs } from '../../src/reconcile/runJobs.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import {
+  collapse,
+  createHistoryTable,
+  historyRowsSql,
+  makeJob,
+  runOnce,
+  silentLogger,
+  type HistoryRow,
+} from '../helpers/history.js';
+
+/*
+ * The race the tool exists for, for real: writers doing "read the latest status, insert if
+ * different" in transactions that start well before they insert and commit late (so their
+ * now()-stamped rows land behind rows others already committed), plus blind inserts, while
+ * the reconciler runs again and again with settleSeconds 0. A trigger copies every insert
+ * into a shadow table: the oracle. Afterwards each object's history must be exactly the
+ * collapse of everything ever inserted (same kept ids), so no real transition was lost.
+ */
+
+const WRITERS = 16;
+const OBJECTS = 12;
+const WRITE_SECONDS = Number(process.env.CONCURRENCY_SECONDS ?? 4);
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('concurrency');
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const pick = (n: number): number => Math.floor(Math.random() * n);
+
+async function racyWriter(client: pg.Client, until: number, stats: { inserts: number }): Promise<void> {
+  while (Date.now() < until) {
+    const object = 1 + pick(OBJECTS);
+    const status = 1 + pick(3);
+    if (Math.random() < 0.2) {
+      // Blind insert, no read, its own transaction.
+      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [object, status]);
+      stats.inserts += 1;
+      continue;
+    }
+    await client.query('BEGIN'); // now() is fixed here: the row's start_date
+    await sleep(pick(25));
+    const { rows } = await client.query<{ status_id: number }>(
+      'SELECT status_id FROM object_status WHERE object_id = $1 ORDER BY start_date DESC, id DESC LIMIT 1',
+      [object],
+    );
+    await sleep(pick(10));
+    if (rows[0]?.status_id !== status) {
+      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [object, status]);
+      stats.inserts += 1;
+    }
+    await sleep(pick(25)); // commit late
+    await client.query('COMMIT');
+  }
+}
+
+async function expectInvariants(mode: 'delete' | 'archive'): Promise<void> {
+  const shadow = await db.query<HistoryRow>(historyRowsSql('object_status_shadow'));
+  const kept = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status');
+  const keptIds = new Set(kept.map((r) => r.id));
+  expect(keptIds).toEqual(collapse(shadow));
+
+  const leftovers = await db.query(`
+    SELECT * FROM (
+      SELECT id, status_id IS NOT DISTINCT FROM lag(status_id) OVER w AND row_number() OVER w > 1 AS dup
+        FROM object_status WINDOW w AS (PARTITION BY object_id ORDER BY start_date, id)) s
+     WHERE dup`);
+  expect(leftovers).toEqual([]);
+
+  if (mode === 'archive') {
+    const archived = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status_archive');
+    expect(archived.filter((r) => keptIds.has(r.id))).toEqual([]);
+    expect(new Set(archived.map((r) => r.id)).size).toBe(archived.length);
+    expect([...keptIds, ...archived.map((r) => r.id)].sort()).toEqual(shadow.map((r) => r.id).sort());
+  }
+}
+
+describe('racing writers while the reconciler runs again and again', () => {
+  for (const mode of ['delete', 'archive'] as const) {
+    it(`loses no transition and leaves no duplicate (${mode} mode)`, async () => {
+      await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
+        DROP TABLE IF EXISTS object_status, object_status_shadow, object_status_archive CASCADE;
+        DROP FUNCTION IF EXISTS object_status_copy;`);
+      await createHistoryTable(db);
+      const job = makeJob({
+        settleSeconds: 0,
+        batchSize: 7,
+        mode,
+        ...(mode === 'archive' ? { archiveTable: 'public.object_status_archive' } : {}),
+      });
+
+      const clients = await Promise.all(Array.from({ length: WRITERS }, () => db.connect()));
+      const stats = { inserts: 0 };
+      let runs = 0;
+      let removedWhileRacing = 0;
+      const until = Date.now() + WRITE_SECONDS * 1000;
+      try {
+        const writers = Promise.allSettled(clients.map((c) => racyWriter(c, until, stats)));
+        const reconciler = (async () => {
+          while (Date.now() < until) {
+            const [result] = await runJobs(db.config, [job], { dryRun: false, full: false, logger: silentLogger });
+            if (result?.outcome === 'failure') throw result.error;
+            removedWhileRacing += result?.duplicatesRemoved ?? 0;
+            runs += 1;
+          }
+        })();
+        const settled = await writers;
+        await reconciler;
+        for (const s of settled) if (s.status === 'rejected') throw s.reason;
+      } finally {
+        await Promise.all(clients.map((c) => c.end()));
+      }
+
+      // The race really happened, and the reconciler really worked during it.
+      const [{ dups }] = (await db.query<{ dups: string }>(`
+        SELECT count(*)::text AS dups FROM (
+          SELECT status_id IS NOT DISTINCT FROM lag(status_id) OVER w AND row_number() OVER w > 1 AS dup
+            FROM object_status_shadow WINDOW w AS (PARTITION BY object_id ORDER BY start_date, id)) s
+         WHERE dup`)) as [{ dups: string }];
+      expect(Number(dups)).toBeGreaterThan(0);
+      expect(runs).toBeGreaterThan(3);
+      expect(stats.inserts).toBeGreaterThan(100);
+
+      const last = await runOnce(db, job);
+      const full = await runOnce(db, job, { full: true });
+      expect(full.duplicatesFound).toBe(0);
+      await expectInvariants(mode);
+      console.log(
+        `${mode}: ${stats.inserts} inserts, ${dups} consecutive duplicates, ${runs} runs removed ` +
+          `${removedWhileRacing} while racing, final run ${last.duplicatesRemoved}`,
+      );
+    });
+  }
+});
