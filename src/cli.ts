@@ -46,19 +46,38 @@ function fail(message: string, code: number): number {
   return code;
 }
 
+const RUN_USAGE = 'run --jobs PATH [--job NAME]... [--dry-run] [--full]';
+
+function parseRunArgs(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        jobs: { type: 'string' },
+        job: { type: 'string', multiple: true },
+        'dry-run': { type: 'boolean', default: false },
+        full: { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    // node:util's messages name the offending argument but not what was expected.
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      const what = (error as Error).message.replace(/\.\s.*$/s, '');
+      throw new ConfigError(`run: ${what}; expected ${RUN_USAGE} (see --help)`);
+    }
+    throw error;
+  }
+}
+
 async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      jobs: { type: 'string' },
-      job: { type: 'string', multiple: true },
-      'dry-run': { type: 'boolean', default: false },
-      full: { type: 'boolean', default: false },
-    },
-  });
-  if (values.jobs === undefined) throw new ConfigError('run: --jobs PATH is required; expected a job file or directory');
+  const { values } = parseRunArgs(argv);
+  if (values.jobs === undefined) {
+    throw new ConfigError(
+      `run: --jobs PATH is required; expected ${RUN_USAGE}, PATH a job file or a directory of *.json job files`,
+    );
+  }
   const env = readEnvironment();
   const jobs = loadJobs(values.jobs, values.job ?? []);
   const logger = createLogger(env.logLevel);

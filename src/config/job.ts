@@ -137,14 +137,28 @@ export function parseJob(raw: unknown, source: string): Job {
   const key = columnList(label, 'key', obj.key);
   const orderBy = columnList(label, 'orderBy', obj.orderBy);
   const compare = columnList(label, 'compare', obj.compare);
-  const overlap = [...key, ...orderBy].filter((c) => compare.includes(c));
-  if (overlap.length > 0 || key.some((c) => orderBy.includes(c))) {
-    throw new ConfigError(
-      `${label}: "key", "orderBy" and "compare" must not share columns; ${JSON.stringify([...key, ...orderBy, ...compare])} repeats one`,
-    );
+  const owner = new Map<string, string>();
+  for (const [field, columns] of [
+    ['key', key],
+    ['orderBy', orderBy],
+    ['compare', compare],
+  ] as const) {
+    for (const column of columns) {
+      const earlier = owner.get(column);
+      if (earlier !== undefined) {
+        throw invalidField(
+          label,
+          field,
+          columns,
+          `no column already in "${earlier}" ("${column}" is in both): "key", "orderBy" and "compare" share no column`,
+        );
+      }
+      owner.set(column, field);
+    }
   }
 
-  const mode = obj.mode ?? JOB_DEFAULTS.mode;
+  // An explicit null is rejected, not taken as the default: "mode": null must not delete.
+  const mode = obj.mode === undefined ? JOB_DEFAULTS.mode : obj.mode;
   if (mode !== 'delete' && mode !== 'archive') {
     throw invalidField(label, 'mode', obj.mode, '"delete" or "archive"');
   }
@@ -166,7 +180,7 @@ export function parseJob(raw: unknown, source: string): Job {
     throw invalidField(label, 'archiveTable', obj.archiveTable, 'no archiveTable when "mode" is "delete"');
   }
 
-  const schedule = obj.schedule ?? JOB_DEFAULTS.schedule;
+  const schedule = obj.schedule === undefined ? JOB_DEFAULTS.schedule : obj.schedule;
   if (typeof schedule !== 'string' || !isValidCron(schedule)) {
     throw invalidField(label, 'schedule', obj.schedule, 'a cron expression such as "*/5 * * * *"');
   }

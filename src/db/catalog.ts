@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, invalidField } from '../config/errors.js';
 import { formatName, type Job, type QualifiedName } from '../config/job.js';
 
 export interface ColumnInfo {
@@ -63,6 +63,26 @@ function pick(job: Job, field: 'key' | 'orderBy' | 'compare', columns: ColumnInf
   });
 }
 
+/**
+ * The job's timeZone, checked by the server itself (zone names, abbreviations and POSIX
+ * specs all count): SET LOCAL in a transaction rolled back at once leaves the session as it was.
+ */
+async function checkTimeZone(client: pg.Client, job: Job): Promise<void> {
+  if (job.timeZone === undefined) return;
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT set_config('TimeZone', $1, true)`, [job.timeZone]);
+  } catch (error) {
+    if ((error as { code?: string }).code === '22023') {
+      const expected = 'a time zone this server knows (see pg_timezone_names)';
+      throw invalidField(job.source, 'timeZone', job.timeZone, expected);
+    }
+    throw error;
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
 /** Checks a job against the live catalog; throws ConfigError (exit 2) before anything changes. */
 export async function planJob(client: pg.Client, job: Job): Promise<JobPlan> {
   const columns = await describeTable(client, job.table);
@@ -82,6 +102,7 @@ export async function planJob(client: pg.Client, job: Job): Promise<JobPlan> {
         'expected timestamp with time zone, timestamp without time zone or date (the horizon applies to it)',
     );
   }
+  await checkTimeZone(client, job);
   let archiveExists = false;
   if (job.mode === 'archive' && job.archiveTable) {
     const archiveColumns = await describeTable(client, job.archiveTable);

@@ -5,6 +5,8 @@ export class ConnectionError extends Error {
   override readonly name = 'ConnectionError';
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface Connection {
   client: pg.Client;
   /** The backend's pid, excluded when the horizon looks at other transactions. */
@@ -30,7 +32,12 @@ export async function connect(
   config: pg.ClientConfig,
   applicationName: string,
 ): Promise<Connection> {
-  const client = new pg.Client({ ...config, application_name: applicationName });
+  // A host that drops packets must fail the run in seconds, not at the OS's TCP timeout.
+  const client = new pg.Client({
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    ...config,
+    application_name: applicationName,
+  });
   const connection: Connection = {
     client,
     pid: 0,
