@@ -18,7 +18,7 @@ export function listMigrations(): { id: number; file: string }[] {
     .map((file) => ({ id: Number(file.slice(0, 6)), file }));
 }
 
-export async function stateSchemaExists(client: pg.Client): Promise<boolean> {
+export async function stateSchemaExists(client: pg.ClientBase): Promise<boolean> {
   const { rows } = await client.query(`SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1`, [
     STATE_SCHEMA,
   ]);

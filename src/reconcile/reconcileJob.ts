@@ -11,6 +11,9 @@ import { collapseStatement, type DuplicateRef } from '../sql/collapse.js';
 import { horizonStatement, SCAN_APPLICATION_NAME, type HorizonRow } from '../sql/horizon.js';
 import { tryLockStatement, unlockStatement } from '../sql/lock.js';
 import { scanStatement } from '../sql/scan.js';
+import { addTotalsStatement, type TotalsDelta } from '../sql/totals.js';
+import { qualified } from '../db/quote.js';
+import { DEFAULT_HISTORY_DAYS, PendingTotals, recordFailedRun, recordRun } from './recordRun.js';
 import { GapHistogram } from './gapHistogram.js';
 import { ProgressReporter } from './progress.js';
 
@@ -22,6 +25,8 @@ export interface RunOptions {
   logger: Logger;
   /** Aborting stops the pass after the batch in hand; the checkpoint is then not advanced. */
   signal?: AbortSignal;
+  /** Days of run_history to keep (default 30). */
+  historyDays?: number;
 }
 
 /** What one pass of one job did; the source of the summary log line and the metrics. */
@@ -59,7 +64,7 @@ type ScanRow = (string | null)[];
 
 /**
  * One pass of one job, in the order of the design: lock, horizon, scan, collapse in
- * batches, checkpoint. Never throws: a failure is returned as outcome 'failure'.
+ * batches, checkpoint and totals. Never throws: a failure is returned as outcome 'failure'.
  */
 export async function reconcileJob(
   database: pg.ClientConfig,
@@ -69,6 +74,7 @@ export async function reconcileJob(
   const job = plan.job;
   const log = options.logger.child({ job: job.name });
   const started = performance.now();
+  const historyDays = options.historyDays ?? DEFAULT_HISTORY_DAYS;
   const result: JobResult = {
     job: job.name,
     outcome: 'success',
@@ -86,6 +92,7 @@ export async function reconcileJob(
     startedAt: new Date(),
     gaps: new GapHistogram(),
   };
+  const elapsed = (): number => (performance.now() - started) / 1000;
 
   let writer: Connection | undefined;
   let scanner: Connection | undefined;
@@ -102,6 +109,10 @@ export async function reconcileJob(
     if (!lockRows[0]?.locked) {
       result.outcome = 'skipped';
       result.reason = 'another runner holds this job';
+      result.durationSeconds = elapsed();
+      if (!options.dryRun) {
+        await inShortTransaction(writer.client, job, (c) => recordRun(c, result, historyDays));
+      }
       return result;
     }
 
@@ -126,26 +137,37 @@ export async function reconcileJob(
     result.horizonLagSeconds = horizon.lagSeconds;
     if (!horizon.seesAllSessions) {
       log.warn(
-        'this role cannot see other roles\' transactions in pg_stat_activity (grant pg_read_all_stats): ' +
+        "this role cannot see other roles' transactions in pg_stat_activity (grant pg_read_all_stats): " +
           'the horizon relies on settleSeconds alone',
       );
     }
 
-    await scan(plan, scanner, writer, result, options, log);
+    const pending = new PendingTotals();
+    await scan(plan, scanner, writer, result, pending, options, log);
 
-    if (!options.dryRun && !options.signal?.aborted) {
-      await inShortTransaction(writer.client, job, (c) =>
-        c.query(writeCheckpointStatement(job.name, horizon.horizon, plan.timeType)),
-      );
+    if (options.signal?.aborted) {
+      // The batch in hand has committed (with its totals); the checkpoint stays where it
+      // was, so the next run redoes the rest of this pass.
+      throw new Error('interrupted by a signal before the end of the pass; the next run finishes it');
     }
-    if (options.signal?.aborted) result.reason = 'stopped before the end of the pass';
+    if (!options.dryRun) {
+      result.durationSeconds = elapsed();
+      await inShortTransaction(writer.client, job, async (c) => {
+        await c.query(writeCheckpointStatement(job.name, horizon.horizon, plan.timeType));
+        await recordRun(c, result, historyDays, pending.take(0));
+      });
+    }
     await writer.client.query(unlockStatement(job.name));
   } catch (error) {
     result.outcome = 'failure';
     result.error = error as Error;
   } finally {
     await Promise.all([scanner?.close(), writer?.close()]);
-    result.durationSeconds = (performance.now() - started) / 1000;
+    result.durationSeconds = elapsed();
+  }
+  if (result.outcome === 'failure' && !options.dryRun) {
+    const notRecorded = await recordFailedRun(database, result, historyDays, job);
+    if (notRecorded) log.warn({ err: notRecorded }, 'could not record the failed run');
   }
   return result;
 }
@@ -156,26 +178,33 @@ async function scan(
   scanner: Connection,
   writer: Connection,
   result: JobResult,
+  pending: PendingTotals,
   options: RunOptions,
   log: Logger,
 ): Promise<void> {
   const job = plan.job;
   const keyCount = plan.key.length;
   const orderCount = plan.orderBy.length;
-  const progress = new ProgressReporter(log);
+  const progress = new ProgressReporter(log, 5000, await expectedRows(writer, plan, result));
   let batch: DuplicateRef[] = [];
   let inFlight: Promise<void> = Promise.resolve();
 
-  const flush = async (refs: DuplicateRef[]): Promise<void> => {
-    if (refs.length === 0 || options.dryRun) return;
-    const res = await inShortTransaction(writer.client, job, (c) => c.query(collapseStatement(plan, refs)));
-    result.duplicatesRemoved += res.rowCount ?? 0;
+  // Each batch commits its removals together with the counts gathered since the last one.
+  const flush = async (refs: DuplicateRef[], counted: TotalsDelta): Promise<void> => {
+    await inShortTransaction(writer.client, job, async (c) => {
+      const res = await c.query(collapseStatement(plan, refs));
+      const removed = res.rowCount ?? 0;
+      await c.query(addTotalsStatement(job.name, { ...counted, duplicatesRemoved: removed }));
+      result.duplicatesRemoved += removed;
+    });
     result.batches += 1;
   };
   // Start the next batch only once the last one settled, and surface its error right away.
+  // The counts are cut with the batch, so they describe exactly the rows read up to it.
   const startFlush = async (refs: DuplicateRef[]): Promise<void> => {
     await inFlight;
-    inFlight = flush(refs);
+    if (refs.length === 0 || options.dryRun) return;
+    inFlight = flush(refs, pending.take(0));
     inFlight.catch(() => undefined); // observed on the next await; never unhandled
   };
 
@@ -192,8 +221,11 @@ async function scan(
       if (rows.length === 0) break;
       for (const row of rows) {
         if (row[keyCount + orderCount] === 't') {
+          const gap = Number(row[keyCount + orderCount + 1]);
           result.duplicatesFound += 1;
-          result.gaps.observe(Number(row[keyCount + orderCount + 1]));
+          result.gaps.observe(gap);
+          pending.duplicatesFound += 1;
+          pending.gaps.observe(gap);
           batch.push({
             key: row.slice(0, keyCount) as string[],
             orderBy: row.slice(keyCount, keyCount + orderCount) as string[],
@@ -201,7 +233,10 @@ async function scan(
           if (batch.length >= job.batchSize) await startFlush(batch.splice(0, batch.length));
         }
         const examined = row[keyCount + orderCount + 2];
-        if (examined !== null && examined !== undefined) result.rowsExamined += Number(examined);
+        if (examined !== null && examined !== undefined) {
+          result.rowsExamined += Number(examined);
+          pending.rowsExamined += Number(examined);
+        }
       }
       progress.maybeReport(result);
     }
@@ -214,6 +249,17 @@ async function scan(
   await startFlush(batch);
   batch = [];
   await inFlight;
+}
+
+/** The planner's row estimate on a full pass, for the progress line's time left. */
+async function expectedRows(writer: Connection, plan: JobPlan, result: JobResult): Promise<number | undefined> {
+  if (result.scope !== 'full') return undefined;
+  const { rows } = await writer.client.query<{ n: string }>(
+    `SELECT greatest(reltuples, 0)::bigint::text AS n FROM pg_catalog.pg_class WHERE oid = $1::regclass`,
+    [qualified(plan.job.table)],
+  );
+  const n = Number(rows[0]?.n);
+  return n > 0 ? n : undefined;
 }
 
 /** pg-cursor's close() may never settle after a lost connection (node-postgres #2588). */
