@@ -7,15 +7,8 @@ export class ConfigError extends Error {
 }
 
 /** Builds the one message shape every configuration error uses: where, what, got, expected. */
-export function invalidField(
-  source: string,
-  field: string,
-  value: unknown,
-  expected: string,
-): ConfigError {
-  return new ConfigError(
-    `${source}: invalid "${field}": got ${describeValue(value)}; expected ${expected}`,
-  );
+export function invalidField(source: string, field: string, value: unknown, expected: string): ConfigError {
+  return new ConfigError(`${source}: invalid "${field}": got ${describeValue(value)}; expected ${expected}`);
 }
 
 export function describeValue(value: unknown): string {

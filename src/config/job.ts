@@ -184,8 +184,16 @@ export function parseJob(raw: unknown, source: string): Job {
   if (typeof schedule !== 'string' || !isValidCron(schedule)) {
     throw invalidField(label, 'schedule', obj.schedule, 'a cron expression such as "*/5 * * * *"');
   }
-  if (obj.timeZone !== undefined && (typeof obj.timeZone !== 'string' || !/^[A-Za-z0-9_+\-/]+$/.test(obj.timeZone))) {
-    throw invalidField(label, 'timeZone', obj.timeZone, 'a PostgreSQL time zone name such as "UTC" or "Europe/Paris"');
+  if (
+    obj.timeZone !== undefined &&
+    (typeof obj.timeZone !== 'string' || !/^[A-Za-z0-9_+\-/]+$/.test(obj.timeZone))
+  ) {
+    throw invalidField(
+      label,
+      'timeZone',
+      obj.timeZone,
+      'a PostgreSQL time zone name such as "UTC" or "Europe/Paris"',
+    );
   }
 
   return {

@@ -39,7 +39,9 @@ export function loadJobs(path: string, only: readonly string[] = []): Job[] {
   try {
     stats = statSync(path);
   } catch {
-    throw new ConfigError(`--jobs: "${path}" does not exist; expected a job file or a directory of *.json job files`);
+    throw new ConfigError(
+      `--jobs: "${path}" does not exist; expected a job file or a directory of *.json job files`,
+    );
   }
   let jobs: Job[];
   if (stats.isDirectory()) {
@@ -58,7 +60,9 @@ export function loadJobs(path: string, only: readonly string[] = []): Job[] {
   for (const job of jobs) {
     const earlier = seen.get(job.name);
     if (earlier !== undefined) {
-      throw new ConfigError(`${job.source}: job name "${job.name}" is already used by ${earlier}; expected unique names`);
+      throw new ConfigError(
+        `${job.source}: job name "${job.name}" is already used by ${earlier}; expected unique names`,
+      );
     }
     seen.set(job.name, job.source);
   }

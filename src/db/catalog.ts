@@ -108,11 +108,9 @@ export async function planJob(client: pg.Client, job: Job): Promise<JobPlan> {
     const archiveColumns = await describeTable(client, job.archiveTable);
     if (archiveColumns) {
       archiveExists = true;
-      const missing = [
-        ...columns.map((c) => c.name),
-        ARCHIVED_AT,
-        REPEATED_ID,
-      ].filter((name) => !archiveColumns.some((a) => a.name === name));
+      const missing = [...columns.map((c) => c.name), ARCHIVED_AT, REPEATED_ID].filter(
+        (name) => !archiveColumns.some((a) => a.name === name),
+      );
       if (missing.length > 0) {
         throw new ConfigError(
           `${job.source}: invalid "archiveTable": ${formatName(job.archiveTable)} exists but lacks column(s) ` +

@@ -28,10 +28,7 @@ export function describeTarget(config: pg.ClientConfig): string {
  * (one streams, one writes, since a cursor blocks every other query on its client), and a
  * pooled client released with an undrained cursor hangs the pool (node-postgres #2148).
  */
-export async function connect(
-  config: pg.ClientConfig,
-  applicationName: string,
-): Promise<Connection> {
+export async function connect(config: pg.ClientConfig, applicationName: string): Promise<Connection> {
   // A host that drops packets must fail the run in seconds, not at the OS's TCP timeout.
   const client = new pg.Client({
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,

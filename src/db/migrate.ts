@@ -25,8 +25,24 @@ export async function stateSchemaExists(client: pg.ClientBase): Promise<boolean>
   return rows.length > 0;
 }
 
-/** Applies the numbered migrations not yet applied; returns how many it applied. */
+/** Whether every numbered migration is already applied (a read: no CREATE privilege needed). */
+async function upToDate(client: pg.Client): Promise<boolean> {
+  const { rows } = await client.query<{ ready: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ready`, [
+    `${STATE_SCHEMA}.migrations`,
+  ]);
+  if (!rows[0]?.ready) return false;
+  const applied = await client.query<{ id: number }>(`SELECT id FROM ${STATE_SCHEMA}.migrations`);
+  const ids = new Set(applied.rows.map((r) => r.id));
+  return listMigrations().every((m) => ids.has(m.id));
+}
+
+/**
+ * Applies the numbered migrations not yet applied; returns how many it applied. When all
+ * are applied it only reads, so a least-privilege role (no CREATE on the database or the
+ * schema, once an administrator has run the first migration) passes.
+ */
 export async function migrate(client: pg.Client): Promise<number> {
+  if (await upToDate(client)) return 0;
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);

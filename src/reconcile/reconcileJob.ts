@@ -252,7 +252,11 @@ async function scan(
 }
 
 /** The planner's row estimate on a full pass, for the progress line's time left. */
-async function expectedRows(writer: Connection, plan: JobPlan, result: JobResult): Promise<number | undefined> {
+async function expectedRows(
+  writer: Connection,
+  plan: JobPlan,
+  result: JobResult,
+): Promise<number | undefined> {
   if (result.scope !== 'full') return undefined;
   const { rows } = await writer.client.query<{ n: string }>(
     `SELECT greatest(reltuples, 0)::bigint::text AS n FROM pg_catalog.pg_class WHERE oid = $1::regclass`,

@@ -53,11 +53,11 @@ function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000;
 }
 
-/** One pass over the given jobs, one after another. */
+/** One pass over the given jobs, one after another; `afterJob` sees each result (e.g. to push). */
 export async function runJobs(
   database: pg.ClientConfig,
   jobs: Job[],
-  options: RunOptions,
+  options: RunOptions & { afterJob?: (result: JobResult) => Promise<unknown> },
 ): Promise<JobResult[]> {
   const plans = await prepareJobs(database, jobs, options);
   const results: JobResult[] = [];
@@ -65,6 +65,7 @@ export async function runJobs(
     if (options.signal?.aborted) break;
     const result = await reconcileJob(database, plan, options);
     logSummary(options.logger, result);
+    await options.afterJob?.(result);
     results.push(result);
   }
   return results;

@@ -44,7 +44,7 @@ export function collapseStatement(plan: JobPlan, batch: DuplicateRef[]): Stateme
 WITH batch AS (
   SELECT * FROM unnest(${arrays.join(', ')}) AS b(${batchColumns.join(', ')})
 ), doomed AS (
-  SELECT t.ctid AS doomed_tid, p.repeated AS doomed_repeated
+  SELECT t.tableoid AS doomed_table, t.ctid AS doomed_tid, p.repeated AS doomed_repeated
     FROM batch b
     JOIN ${t} t ON ${matchBatch}
     CROSS JOIN LATERAL (
@@ -56,7 +56,9 @@ WITH batch AS (
     ) p
    WHERE ${sameCompare}
 )`;
-  const del = `DELETE FROM ${t} t USING doomed d WHERE t.ctid = d.doomed_tid`;
+  // ctid is unique only within one relation: on a partitioned table the partition
+  // (tableoid) must match too, or a row at the same position in another partition goes.
+  const del = `DELETE FROM ${t} t USING doomed d WHERE t.tableoid = d.doomed_table AND t.ctid = d.doomed_tid`;
 
   if (plan.job.mode === 'delete') return { text: `${doomed}\n${del}`, values };
 

@@ -27,7 +27,11 @@ export const SCAN_APPLICATION_NAME = 'status-reconciler:scan';
  * which the job may set for `timestamp without time zone`; for `date` the cast truncates,
  * so a date column settles a day at a time.
  */
-export function horizonStatement(settleSeconds: number, excludePids: number[], timeType: TimeType): Statement {
+export function horizonStatement(
+  settleSeconds: number,
+  excludePids: number[],
+  timeType: TimeType,
+): Statement {
   return {
     text: `
 WITH h AS (

@@ -65,9 +65,13 @@ async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutM
 
 async function expectInvariants(): Promise<void> {
   const shadow = await db.query<HistoryRow>(historyRowsSql('object_status_shadow'));
-  const kept = new Set((await db.query<{ id: string }>('SELECT id::text AS id FROM object_status')).map((r) => r.id));
+  const kept = new Set(
+    (await db.query<{ id: string }>('SELECT id::text AS id FROM object_status')).map((r) => r.id),
+  );
   expect(kept).toEqual(collapse(shadow));
-  const archived = (await db.query<{ id: string }>('SELECT id::text AS id FROM object_status_archive')).map((r) => r.id);
+  const archived = (await db.query<{ id: string }>('SELECT id::text AS id FROM object_status_archive')).map(
+    (r) => r.id,
+  );
   expect(archived.filter((id) => kept.has(id))).toEqual([]);
   expect(kept.size + archived.length).toBe(shadow.length);
   expect(new Set([...kept, ...archived]).size).toBe(shadow.length);
@@ -81,7 +85,9 @@ function summary(result: CliResult): Record<string, unknown> | undefined {
 async function holdRowLock(): Promise<{ release: () => Promise<void> }> {
   const client = await db.connect();
   await client.query('BEGIN');
-  await client.query(`SELECT id FROM object_status WHERE object_id = 1 ORDER BY start_date, id OFFSET 1 LIMIT 1 FOR UPDATE`);
+  await client.query(
+    `SELECT id FROM object_status WHERE object_id = 1 ORDER BY start_date, id OFFSET 1 LIMIT 1 FOR UPDATE`,
+  );
   return {
     release: async () => {
       await client.query('ROLLBACK');

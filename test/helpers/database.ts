@@ -7,7 +7,10 @@ export interface TestDatabase {
   url: string;
   config: pg.ClientConfig;
   pool: pg.Pool;
-  query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<R[]>;
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+  ): Promise<R[]>;
   /** A fresh client of its own (for writers that hold transactions open); caller ends it. */
   connect(): Promise<pg.Client>;
   drop(): Promise<void>;

@@ -79,7 +79,8 @@ export function historyRowsSql(table: string): string {
  * the row just before it (null equal to null). Returns the kept ids.
  */
 export function collapse(rows: HistoryRow[]): Set<string> {
-  const byBigInt = (a: string, b: string): number => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
+  const byBigInt = (a: string, b: string): number =>
+    BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0;
   const sorted = [...rows].sort(
     (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || byBigInt(a.at, b.at) || byBigInt(a.id, b.id),
   );

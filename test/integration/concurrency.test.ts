@@ -42,7 +42,10 @@ async function racyWriter(client: pg.Client, until: number, stats: { inserts: nu
     const status = 1 + pick(3);
     if (Math.random() < 0.2) {
       // Blind insert, no read, its own transaction.
-      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [object, status]);
+      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [
+        object,
+        status,
+      ]);
       stats.inserts += 1;
       continue;
     }
@@ -54,7 +57,10 @@ async function racyWriter(client: pg.Client, until: number, stats: { inserts: nu
     );
     await sleep(pick(10));
     if (rows[0]?.status_id !== status) {
-      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [object, status]);
+      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [
+        object,
+        status,
+      ]);
       stats.inserts += 1;
     }
     await sleep(pick(25)); // commit late
@@ -106,7 +112,11 @@ describe('racing writers while the reconciler runs again and again', () => {
         const writers = Promise.allSettled(clients.map((c) => racyWriter(c, until, stats)));
         const reconciler = (async () => {
           while (Date.now() < until) {
-            const [result] = await runJobs(db.config, [job], { dryRun: false, full: false, logger: silentLogger });
+            const [result] = await runJobs(db.config, [job], {
+              dryRun: false,
+              full: false,
+              logger: silentLogger,
+            });
             if (result?.outcome === 'failure') throw result.error;
             removedWhileRacing += result?.duplicatesRemoved ?? 0;
             runs += 1;

@@ -39,7 +39,12 @@ const rowArb = fc.record({
 const ROWS_SQL = `SELECT id::text AS id, a::text || '|' || b AS key, json_build_array(s1, s2)::text AS status,
                          (extract(epoch FROM at) * 1000000)::bigint::text AS at FROM hist`;
 
-async function insertPhase(rows: GeneratedRow[], firstId: number, origin: string, unit: string): Promise<void> {
+async function insertPhase(
+  rows: GeneratedRow[],
+  firstId: number,
+  origin: string,
+  unit: string,
+): Promise<void> {
   if (rows.length === 0) return;
   // ids are assigned in generation order but rows go in shuffled (reverse-interleaved) order.
   const order = rows.map((_, i) => i).sort((x, y) => ((x * 7919) % 13) - ((y * 7919) % 13) || x - y);
@@ -52,7 +57,12 @@ async function insertPhase(rows: GeneratedRow[], firstId: number, origin: string
   }
 }
 
-async function check(mode: 'delete' | 'archive', phase1: GeneratedRow[], phase2: GeneratedRow[], batchSize: number) {
+async function check(
+  mode: 'delete' | 'archive',
+  phase1: GeneratedRow[],
+  phase2: GeneratedRow[],
+  batchSize: number,
+) {
   await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE; DROP TABLE IF EXISTS hist, hist_archive;
     CREATE TABLE hist (id bigint PRIMARY KEY, a int NOT NULL, b text NOT NULL, s1 int, s2 text, at timestamptz NOT NULL);
     CREATE INDEX ON hist (a, b, at, id);`);
@@ -94,7 +104,9 @@ async function verify(mode: 'delete' | 'archive', inserted: Map<string, HistoryR
   const kept = new Set((await db.query<{ id: string }>('SELECT id::text AS id FROM hist')).map((r) => r.id));
   expect([...kept].sort()).toEqual([...expected].sort());
   if (mode === 'archive') {
-    const archived = (await db.query<{ id: string }>('SELECT id::text AS id FROM hist_archive')).map((r) => r.id);
+    const archived = (await db.query<{ id: string }>('SELECT id::text AS id FROM hist_archive')).map(
+      (r) => r.id,
+    );
     expect(new Set(archived).size).toBe(archived.length);
     expect(archived.filter((id) => kept.has(id))).toEqual([]);
     expect([...kept, ...archived].sort()).toEqual([...inserted.keys()].sort());

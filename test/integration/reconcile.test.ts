@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { collapse, createHistoryTable, historyRowsSql, makeJob, runOnce, type HistoryRow } from '../helpers/history.js';
+import {
+  collapse,
+  createHistoryTable,
+  historyRowsSql,
+  makeJob,
+  runOnce,
+  type HistoryRow,
+} from '../helpers/history.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -54,8 +61,15 @@ describe('reconcile', () => {
     const result = await runOnce(db, makeJob({}));
     expect(await statuses(1)).toEqual([1, 2, 1]);
     expect(await statuses(2)).toEqual([5]);
-    expect(result).toMatchObject({ rowsExamined: 6, duplicatesFound: 2, duplicatesRemoved: 2, outcome: 'success' });
-    const ids = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status WHERE object_id = 1 ORDER BY id');
+    expect(result).toMatchObject({
+      rowsExamined: 6,
+      duplicatesFound: 2,
+      duplicatesRemoved: 2,
+      outcome: 'success',
+    });
+    const ids = await db.query<{ id: string }>(
+      'SELECT id::text AS id FROM object_status WHERE object_id = 1 ORDER BY id',
+    );
     expect(ids.map((r) => r.id)).toEqual(['1', '3', '4']);
     await expectMatchesOracle();
   });
@@ -101,9 +115,13 @@ describe('reconcile', () => {
       [1, 1, 0],
       [1, 1, 1],
     ]);
-    const result = await runOnce(db, makeJob({ mode: 'archive', archiveTable: 'public.object_status_archive' }), {
-      dryRun: true,
-    });
+    const result = await runOnce(
+      db,
+      makeJob({ mode: 'archive', archiveTable: 'public.object_status_archive' }),
+      {
+        dryRun: true,
+      },
+    );
     expect(result).toMatchObject({ duplicatesFound: 1, duplicatesRemoved: 0 });
     expect(await statuses(1)).toEqual([1, 1]);
     const created = await db.query(
@@ -120,7 +138,10 @@ describe('reconcile', () => {
       [1, 1, 2],
       [1, 2, 3],
     ]);
-    const result = await runOnce(db, makeJob({ mode: 'archive', archiveTable: 'public.object_status_archive' }));
+    const result = await runOnce(
+      db,
+      makeJob({ mode: 'archive', archiveTable: 'public.object_status_archive' }),
+    );
     expect(result.duplicatesRemoved).toBe(2);
     const archived = await db.query<{ id: string; repeated_id: string; fresh: boolean }>(
       `SELECT id::text AS id, repeated_id::text AS repeated_id, archived_at > now() - interval '1 minute' AS fresh
@@ -148,7 +169,9 @@ describe('reconcile', () => {
   it('holds the horizon at the start of another open transaction (late commit)', async () => {
     // P(A) committed early; a writer starts a transaction, later R(A) commits, then the
     // writer inserts B with its own (earlier) now() and commits after the reconciler ran.
-    await db.query(`INSERT INTO object_status (object_id, status_id, start_date) VALUES (1, 1, now() - interval '1 hour')`);
+    await db.query(
+      `INSERT INTO object_status (object_id, status_id, start_date) VALUES (1, 1, now() - interval '1 hour')`,
+    );
     const late = await db.connect();
     try {
       await late.query('BEGIN');
@@ -180,7 +203,12 @@ describe('reconcile', () => {
     // New rows for object 2 only, after the checkpoint; its anchor (last row before) is B.
     await db.query(`INSERT INTO object_status (object_id, status_id) VALUES (2, 2), (2, 3)`);
     const second = await runOnce(db, makeJob({}));
-    expect(second).toMatchObject({ scope: 'incremental', rowsExamined: 2, duplicatesFound: 1, duplicatesRemoved: 1 });
+    expect(second).toMatchObject({
+      scope: 'incremental',
+      rowsExamined: 2,
+      duplicatesFound: 1,
+      duplicatesRemoved: 1,
+    });
     expect(await statuses(2)).toEqual([1, 2, 3]);
     const full = await runOnce(db, makeJob({}), { full: true });
     expect(full).toMatchObject({ scope: 'full', rowsExamined: 4, duplicatesFound: 0 });
@@ -195,7 +223,9 @@ describe('reconcile', () => {
         [1, 1, 0],
         [1, 1, 1],
       ]);
-      const [result] = await (await import('../../src/reconcile/runJobs.js')).runJobs(db.config, [makeJob({})], {
+      const [result] = await (
+        await import('../../src/reconcile/runJobs.js')
+      ).runJobs(db.config, [makeJob({})], {
         dryRun: false,
         full: false,
         logger: (await import('../helpers/history.js')).silentLogger,
@@ -222,7 +252,10 @@ describe('reconcile', () => {
       ['eu', 1, 'open', 7, '2026-01-01 00:00:05'], // dup
     ];
     for (const r of rows) {
-      await db.query(`INSERT INTO "Sales"."OrderStatus" ("Region","OrderNo","State","Reason","At") VALUES ($1,$2,$3,$4,$5)`, r);
+      await db.query(
+        `INSERT INTO "Sales"."OrderStatus" ("Region","OrderNo","State","Reason","At") VALUES ($1,$2,$3,$4,$5)`,
+        r,
+      );
     }
     const job = makeJob({
       name: 'order-status',
@@ -236,7 +269,9 @@ describe('reconcile', () => {
     });
     const result = await runOnce(db, job);
     expect(result.duplicatesRemoved).toBe(2);
-    const left = await db.query<{ Seq: string }>(`SELECT "Seq"::text AS "Seq" FROM "Sales"."OrderStatus" ORDER BY "Seq"`);
+    const left = await db.query<{ Seq: string }>(
+      `SELECT "Seq"::text AS "Seq" FROM "Sales"."OrderStatus" ORDER BY "Seq"`,
+    );
     expect(left.map((r) => r.Seq)).toEqual(['1', '3', '4']);
     const archived = await db.query<{ Seq: string; repeated_id: string }>(
       `SELECT "Seq"::text AS "Seq", repeated_id::text AS repeated_id FROM "Sales"."OrderStatusArchive" ORDER BY "Seq"`,
@@ -258,5 +293,33 @@ describe('reconcile', () => {
     const left = await db.query<{ id: number }>('SELECT id FROM daily ORDER BY id');
     expect(left.map((r) => r.id)).toEqual([1, 3, 4]);
     await db.query('DROP TABLE daily');
+  });
+
+  it('on a partitioned table removes only the duplicates (ctid repeats across partitions)', async () => {
+    await db.query(`
+      CREATE TABLE parted (id bigserial, object_id int NOT NULL, status_id int, start_date timestamptz NOT NULL)
+        PARTITION BY HASH (object_id);
+      CREATE TABLE parted_0 PARTITION OF parted FOR VALUES WITH (modulus 2, remainder 0);
+      CREATE TABLE parted_1 PARTITION OF parted FOR VALUES WITH (modulus 2, remainder 1);
+      INSERT INTO parted (object_id, status_id, start_date)
+      SELECT o, CASE WHEN o % 2 = 0 THEN 1 ELSE i END, timestamptz '2026-01-01' + i * interval '1 second'
+        FROM generate_series(1, 6) o, generate_series(1, 3) i;`);
+    const result = await runOnce(
+      db,
+      makeJob({ name: 'parted', table: 'parted', mode: 'archive', archiveTable: 'parted_archive' }),
+    );
+    expect(result.duplicatesRemoved).toBe(6);
+    const histories = await db.query<{ object_id: number; statuses: number[] }>(
+      `SELECT object_id, array_agg(status_id ORDER BY start_date, id) AS statuses FROM parted GROUP BY 1 ORDER BY 1`,
+    );
+    expect(histories).toEqual([
+      { object_id: 1, statuses: [1, 2, 3] },
+      { object_id: 2, statuses: [1] },
+      { object_id: 3, statuses: [1, 2, 3] },
+      { object_id: 4, statuses: [1] },
+      { object_id: 5, statuses: [1, 2, 3] },
+      { object_id: 6, statuses: [1] },
+    ]);
+    await db.query('DROP TABLE parted, parted_archive');
   });
 });

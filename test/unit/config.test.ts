@@ -519,7 +519,27 @@ describe('loadJobs', () => {
 describe('readEnvironment', () => {
   it('defaults', () => {
     const env = readEnvironment({});
-    expect(env).toEqual({ database: {}, pushgatewayUrl: undefined, logLevel: 'info', metricsPort: 9464 });
+    expect(env).toEqual({
+      database: {},
+      pushgatewayUrl: undefined,
+      logLevel: 'info',
+      metricsPort: 9464,
+      historyDays: 30,
+    });
+  });
+
+  it.each([['0'], ['x'], ['3651']])('rejects RUN_HISTORY_DAYS %j', (days) => {
+    expectConfigError(
+      () => readEnvironment({ RUN_HISTORY_DAYS: days }),
+      ['RUN_HISTORY_DAYS', `"${days}"`, 'expected'],
+    );
+  });
+
+  it('rejects a PUSHGATEWAY_URL that is not http(s)', () => {
+    expectConfigError(
+      () => readEnvironment({ PUSHGATEWAY_URL: 'pushgateway:9091' }),
+      ['PUSHGATEWAY_URL', 'pushgateway:9091', 'expected an http(s) URL'],
+    );
   });
 
   it('takes DATABASE_URL as the connection string', () => {

@@ -1,0 +1,17 @@
+import { Pushgateway } from 'prom-client';
+import { buildRegistry, JOB_LABEL } from './registry.js';
+import type { JobMetrics } from './snapshot.js';
+
+export const PUSH_JOB_NAME = 'status-reconciler';
+const PUSH_TIMEOUT_MS = 10_000;
+
+/**
+ * Pushes one job's series to the Pushgateway, replacing that group (PUT). The grouping key
+ * is {job="status-reconciler", reconcile_job=NAME}: no pod or instance label, so every pod of
+ * a CronJob updates the same series, while two jobs never overwrite each other's.
+ */
+export async function pushJobMetrics(gatewayUrl: string, metrics: JobMetrics): Promise<void> {
+  // Registry passed third: the second argument is request options (prom-client #535).
+  const gateway = new Pushgateway(gatewayUrl, { timeout: PUSH_TIMEOUT_MS }, buildRegistry([metrics]));
+  await gateway.push({ jobName: PUSH_JOB_NAME, groupings: { [JOB_LABEL]: metrics.job } });
+}

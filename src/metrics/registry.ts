@@ -1,0 +1,149 @@
+import { Registry, type Metric } from 'prom-client';
+import { GAP_BUCKETS } from '../reconcile/gapHistogram.js';
+import type { JobMetrics } from './snapshot.js';
+
+export const METRIC_PREFIX = 'status_reconciler_';
+export const JOB_LABEL = 'reconcile_job';
+
+interface Sample {
+  metricName?: string;
+  labels: Record<string, string | number>;
+  value: number;
+}
+
+/*
+ * The values are totals stored in the database, not increments seen by this process, so
+ * each metric is a prom-client custom metric whose get() reports the stored value as is.
+ * prom-client still does the exposition format, escaping, content type and the push.
+ */
+function stored(
+  name: string,
+  help: string,
+  type: 'counter' | 'gauge' | 'histogram',
+  samples: () => Sample[],
+): Metric {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: samples() }),
+  };
+  return metric as unknown as Metric;
+}
+
+/** A registry holding every metric of the design brief for the given jobs. */
+export function buildRegistry(jobs: JobMetrics[]): Registry {
+  const registry = new Registry();
+  const each = (value: (m: JobMetrics) => number | undefined): Sample[] =>
+    jobs.flatMap((m) => {
+      const v = value(m);
+      return v === undefined ? [] : [{ labels: { [JOB_LABEL]: m.job }, value: v }];
+    });
+  const add = (metric: Metric): void => registry.registerMetric(metric);
+
+  add(
+    stored(
+      `${METRIC_PREFIX}rows_examined_total`,
+      'Rows judged by completed batches and passes, across all runs.',
+      'counter',
+      () => each((m) => m.rowsExamined),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}duplicates_found_total`,
+      'Consecutive duplicate statuses found (rows that repeat the status before them), across all runs.',
+      'counter',
+      () => each((m) => m.duplicatesFound),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}duplicates_removed_total`,
+      'Duplicates removed or archived after re-verification, across all runs.',
+      'counter',
+      () => each((m) => m.duplicatesRemoved),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}runs_total`,
+      'Runs by outcome (success, failure, skipped), across all runs.',
+      'counter',
+      () =>
+        jobs.flatMap((m) =>
+          (['success', 'failure', 'skipped'] as const).map((outcome) => ({
+            labels: { [JOB_LABEL]: m.job, outcome },
+            value: m.runs[outcome],
+          })),
+        ),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}collision_ratio`,
+      'Duplicates found divided by rows examined, in the last run that was not skipped.',
+      'gauge',
+      () => each((m) => m.lastRun?.collisionRatio),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}duplicate_gap_seconds`,
+      'Time between a duplicate and the row it repeats: milliseconds is a writers race, hours a genuine repeat.',
+      'histogram',
+      () =>
+        jobs.flatMap((m) => {
+          const bounds: (number | string)[] = [...GAP_BUCKETS, '+Inf'];
+          let cumulative = 0;
+          const buckets = bounds.map((le, i) => {
+            cumulative += m.gapCounts[i] ?? 0;
+            return {
+              metricName: `${METRIC_PREFIX}duplicate_gap_seconds_bucket`,
+              labels: { [JOB_LABEL]: m.job, le },
+              value: cumulative,
+            };
+          });
+          return [
+            ...buckets,
+            {
+              metricName: `${METRIC_PREFIX}duplicate_gap_seconds_sum`,
+              labels: { [JOB_LABEL]: m.job },
+              value: m.gapSum,
+            },
+            {
+              metricName: `${METRIC_PREFIX}duplicate_gap_seconds_count`,
+              labels: { [JOB_LABEL]: m.job },
+              value: cumulative,
+            },
+          ];
+        }),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}run_duration_seconds`,
+      'Duration of the last run that was not skipped.',
+      'gauge',
+      () => each((m) => m.lastRun?.durationSeconds),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}last_success_timestamp_seconds`,
+      'Unix time of the last successful run.',
+      'gauge',
+      () => each((m) => m.lastSuccessSeconds),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}horizon_lag_seconds`,
+      'Now minus the settle horizon in the last run: a long transaction somewhere holds reconciliation back.',
+      'gauge',
+      () => each((m) => m.lastRun?.horizonLagSeconds),
+    ),
+  );
+  return registry;
+}

@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import { STATE_SCHEMA, stateSchemaExists } from '../db/migrate.js';
+import { GAP_BUCKETS } from '../reconcile/gapHistogram.js';
+
+/** What the metrics of one job say, read from the reconciler's own tables. */
+export interface JobMetrics {
+  job: string;
+  rowsExamined: number;
+  duplicatesFound: number;
+  duplicatesRemoved: number;
+  runs: { success: number; failure: number; skipped: number };
+  /** Per bucket of GAP_BUCKETS plus +Inf, not cumulative. */
+  gapCounts: number[];
+  gapSum: number;
+  lastSuccessSeconds: number | undefined;
+  /** From the latest run that was not skipped. */
+  lastRun:
+    { collisionRatio: number; durationSeconds: number; horizonLagSeconds: number | undefined } | undefined;
+}
+
+export function emptyJobMetrics(job: string): JobMetrics {
+  return {
+    job,
+    rowsExamined: 0,
+    duplicatesFound: 0,
+    duplicatesRemoved: 0,
+    runs: { success: 0, failure: 0, skipped: 0 },
+    gapCounts: new Array<number>(GAP_BUCKETS.length + 1).fill(0),
+    gapSum: 0,
+    lastSuccessSeconds: undefined,
+    lastRun: undefined,
+  };
+}
+
+interface TotalsRow {
+  job: string;
+  rows_examined: string;
+  duplicates_found: string;
+  duplicates_removed: string;
+  runs_success: string;
+  runs_failure: string;
+  runs_skipped: string;
+  gap_sum: number;
+  last_success: number | null;
+}
+
+/** Reads the totals of the given jobs (zeros for a job that never ran). */
+export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Promise<JobMetrics[]> {
+  const byJob = new Map(jobs.map((j) => [j, emptyJobMetrics(j)]));
+  if (!(await stateSchemaExists(client))) return [...byJob.values()];
+
+  const totals = await client.query<TotalsRow>(
+    `SELECT job, rows_examined, duplicates_found, duplicates_removed, runs_success, runs_failure,
+            runs_skipped, gap_sum, extract(epoch FROM last_success_at)::float8 AS last_success
+       FROM ${STATE_SCHEMA}.totals WHERE job = ANY($1)`,
+    [jobs],
+  );
+  for (const row of totals.rows) {
+    const m = byJob.get(row.job);
+    if (!m) continue;
+    m.rowsExamined = Number(row.rows_examined);
+    m.duplicatesFound = Number(row.duplicates_found);
+    m.duplicatesRemoved = Number(row.duplicates_removed);
+    m.runs = {
+      success: Number(row.runs_success),
+      failure: Number(row.runs_failure),
+      skipped: Number(row.runs_skipped),
+    };
+    m.gapSum = row.gap_sum;
+    m.lastSuccessSeconds = row.last_success ?? undefined;
+  }
+
+  const buckets = await client.query<{ job: string; le: number; count: string }>(
+    `SELECT job, le, count FROM ${STATE_SCHEMA}.gap_bucket WHERE job = ANY($1)`,
+    [jobs],
+  );
+  const bounds: number[] = [...GAP_BUCKETS, Infinity];
+  for (const row of buckets.rows) {
+    const m = byJob.get(row.job);
+    const i = bounds.indexOf(row.le);
+    if (m && i >= 0) m.gapCounts[i] = Number(row.count);
+  }
+
+  const lastRuns = await client.query<{
+    job: string;
+    rows_examined: string;
+    duplicates_found: string;
+    duration_seconds: number;
+    horizon_lag_seconds: number | null;
+  }>(
+    `SELECT DISTINCT ON (job) job, rows_examined, duplicates_found, duration_seconds, horizon_lag_seconds
+       FROM ${STATE_SCHEMA}.run_history
+      WHERE job = ANY($1) AND outcome <> 'skipped'
+      ORDER BY job, started_at DESC, id DESC`,
+    [jobs],
+  );
+  for (const row of lastRuns.rows) {
+    const m = byJob.get(row.job);
+    if (!m) continue;
+    const examined = Number(row.rows_examined);
+    m.lastRun = {
+      collisionRatio: examined > 0 ? Number(row.duplicates_found) / examined : 0,
+      durationSeconds: row.duration_seconds,
+      horizonLagSeconds: row.horizon_lag_seconds ?? undefined,
+    };
+  }
+  return [...byJob.values()];
+}
