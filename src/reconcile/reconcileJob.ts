@@ -6,7 +6,7 @@ import { stateSchemaExists } from '../db/migrate.js';
 import { inShortTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import { createArchiveTableStatement } from '../sql/archiveTable.js';
-import { readCheckpointStatement, writeCheckpointStatement } from '../sql/checkpoint.js';
+import { readCheckpointStatement, writeCheckpointStatement, type CheckpointRow } from '../sql/checkpoint.js';
 import { collapseStatement, type DuplicateRef } from '../sql/collapse.js';
 import { horizonStatement, SCAN_APPLICATION_NAME, type HorizonRow } from '../sql/horizon.js';
 import { tryLockStatement, unlockStatement } from '../sql/lock.js';
@@ -120,26 +120,47 @@ export async function reconcileJob(
       await writer.client.query(createArchiveTableStatement(plan));
     }
 
-    if (!options.full && (await stateSchemaExists(writer.client))) {
-      const { rows } = await writer.client.query<{ horizon: string; horizonType: string }>(
-        readCheckpointStatement(job.name),
-      );
+    // The stored checkpoint: where an incremental pass starts, and (even with --full) the
+    // bound the horizon keeps while a prepared transaction exists.
+    let stored: string | undefined;
+    if (await stateSchemaExists(writer.client)) {
+      const { rows } = await writer.client.query<CheckpointRow>(readCheckpointStatement(job.name));
       const saved = rows[0];
-      if (saved && saved.horizonType === plan.timeType) result.checkpoint = saved.horizon;
+      const usable =
+        saved !== undefined &&
+        saved.horizonType === plan.timeType &&
+        (plan.timeType === 'timestamptz' || saved.sameTimeZone);
+      if (usable) stored = saved.horizon;
+      else if (saved) log.warn('the checkpoint was taken with another column type or TimeZone: full pass');
     }
+    if (!options.full) result.checkpoint = stored;
     if (result.checkpoint === undefined) result.scope = 'full';
 
     const { rows: horizonRows } = await scanner.client.query<HorizonRow>(
-      horizonStatement(job.settleSeconds, [writer.pid, scanner.pid], plan.timeType),
+      horizonStatement(plan, [writer.pid, scanner.pid], stored),
     );
     const horizon = horizonRows[0] as HorizonRow;
     result.horizon = horizon.horizon;
     result.horizonLagSeconds = horizon.lagSeconds;
-    if (!horizon.seesAllSessions) {
+    if (horizon.hiddenSessions > 0) {
       log.warn(
-        "this role cannot see other roles' transactions in pg_stat_activity (grant pg_read_all_stats): " +
-          'the horizon relies on settleSeconds alone',
+        { hiddenSessions: horizon.hiddenSessions },
+        "other sessions' transactions are invisible in pg_stat_activity (grant pg_read_all_stats; " +
+          'track_activities must be on): for those the horizon relies on settleSeconds alone',
       );
+    }
+    if (horizon.preparedTransactions) {
+      log.warn('a prepared transaction exists: the horizon is held at the last checkpoint until it ends');
+    }
+    if (result.scope === 'incremental' && horizon.behindCheckpoint) {
+      // Nothing settled since the last pass; keep the checkpoint where it is.
+      if (!options.dryRun) {
+        result.durationSeconds = elapsed();
+        await inShortTransaction(writer.client, job, (c) => recordRun(c, result, historyDays));
+      }
+      result.reason = 'the horizon has not moved past the checkpoint';
+      await writer.client.query(unlockStatement(job.name));
+      return result;
     }
 
     const pending = new PendingTotals();
@@ -210,6 +231,13 @@ async function scan(
 
   const snapshotStart = performance.now();
   await scanner.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  // The scan may be long and sits idle while a batch commits: no role default may kill it.
+  // pg-cursor fetches in portions, which runs any parallel plan without workers, so let the
+  // planner cost plans without them.
+  await scanner.client.query(
+    `SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0;
+     SET LOCAL max_parallel_workers_per_gather = 0`,
+  );
   const statement = scanStatement(plan, result.horizon as string, result.checkpoint);
   const cursor = scanner.client.query(
     new Cursor<ScanRow>(statement.text, statement.values, { rowMode: 'array', types: RAW_TEXT }),
@@ -217,6 +245,8 @@ async function scan(
   try {
     for (;;) {
       if (options.signal?.aborted) break;
+      // The writer holds the job's lock: once it is gone, stop rather than hold the snapshot.
+      if (writer.failure) throw writer.failure;
       const rows = await cursor.read(READ_ROWS);
       if (rows.length === 0) break;
       for (const row of rows) {
@@ -241,6 +271,8 @@ async function scan(
       progress.maybeReport(result);
     }
   } finally {
+    // A batch still in flight settles either way before we report what was done.
+    await inFlight.catch(() => undefined);
     await closeCursor(cursor);
     // Read-only: ending it either way only releases the snapshot.
     await scanner.client.query('ROLLBACK').catch(() => undefined);

@@ -14,6 +14,10 @@ export interface DuplicateRef {
  * values. The scan judged it from a snapshot; a row that landed in between since then (or a
  * predecessor someone else removed) is seen here, and the row is then kept.
  *
+ * The predecessor is locked FOR SHARE: should someone else be deleting or updating it in
+ * a transaction still open, the batch waits for it (up to lock_timeout) and then judges
+ * against what that transaction left, instead of against a row about to disappear.
+ *
  * In archive mode the DELETE ... RETURNING feeds the INSERT in the same statement, so a row
  * is never in both tables nor in neither, whatever fails. Its archive copy records when, and
  * the last orderBy value (the unique id) of the row it repeated.
@@ -53,6 +57,7 @@ WITH batch AS (
          AND (${orders.map((o) => `p.${o}`).join(', ')}) < (${orders.map((o) => `t.${o}`).join(', ')})
        ORDER BY ${orders.map((o) => `p.${o} DESC`).join(', ')}
        LIMIT 1
+       FOR SHARE
     ) p
    WHERE ${sameCompare}
 )`;

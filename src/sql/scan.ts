@@ -47,13 +47,19 @@ export function scanStatement(plan: JobPlan, horizon: string, checkpoint: string
     values.push(checkpoint);
     const touchedKeys = keys.map((k) => `n.${k}`).join(', ');
     const sameKey = (alias: string) => keys.map((k) => `${alias}.${k} = touched.${k}`).join(' AND ');
+    const compareColumns = plan.compare.map((c) => `, r.${ident(c.name)}`).join('');
+    // Written as LATERAL so each touched object reads its own rows through the
+    // (key, orderBy) index; as a plain join the planner may pick a hash join over the
+    // whole table once many objects are touched.
+    const columns = [...keys, ...orders].map((c) => `r.${c}`).join(', ');
     from = `(SELECT DISTINCT ${touchedKeys} FROM ${t} n
              WHERE n.${first} >= $2::${time} AND n.${first} < $1::${time}
                AND ${keys.map((k) => `n.${k} IS NOT NULL`).join(' AND ')}) touched
       CROSS JOIN LATERAL (SELECT max(a.${first}) AS since FROM ${t} a
              WHERE ${sameKey('a')} AND a.${first} < $2::${time}) anchor
-      JOIN ${t} t ON ${sameKey('t')}
-             AND t.${first} >= coalesce(anchor.since, $2::${time}) AND t.${first} < $1::${time}
+      CROSS JOIN LATERAL (SELECT ${columns}${compareColumns} FROM ${t} r
+             WHERE ${sameKey('r')}
+               AND r.${first} >= coalesce(anchor.since, $2::${time}) AND r.${first} < $1::${time}) t
       WHERE ${notNull}`;
     examined = `count(*) FILTER (WHERE t.${first} >= $2::${time}) OVER w`;
   }
