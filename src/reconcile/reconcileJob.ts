@@ -278,7 +278,9 @@ async function scan(
     await scanner.client.query('ROLLBACK').catch(() => undefined);
     result.snapshotSeconds = (performance.now() - snapshotStart) / 1000;
   }
-  await startFlush(batch);
+  // Stopping: the batch in hand (in flight) has settled above; the partial one is left
+  // for the next run rather than started after the stop was asked for.
+  if (!options.signal?.aborted) await startFlush(batch);
   batch = [];
   await inFlight;
 }
