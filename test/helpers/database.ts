@@ -56,6 +56,19 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
       return client;
     },
     async drop() {
+      // Nothing may leak: every connection the reconciler opened in this file is closed
+      // (a killed CLI's backends take a moment to notice their socket closed).
+      let leaked: { application_name: string; state: string }[] = [];
+      for (let i = 0; i < 40; i++) {
+        leaked = (
+          await pool.query<{ application_name: string; state: string }>(
+            `SELECT application_name, state FROM pg_stat_activity
+              WHERE datname = current_database() AND application_name LIKE 'status-reconciler%'`,
+          )
+        ).rows;
+        if (leaked.length === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await pool.end();
       const dropper = new pg.Client({ connectionString: adminUrl });
       await dropper.connect();
@@ -63,6 +76,9 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
         await dropper.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       } finally {
         await dropper.end();
+      }
+      if (leaked.length > 0) {
+        throw new Error(`connections left open by the reconciler: ${JSON.stringify(leaked)}`);
       }
     },
   };
