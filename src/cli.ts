@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import { checkCommand } from './commands/check.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
+import { sqlCommand } from './commands/sql.js';
 import { statusCommand } from './commands/status.js';
 import { ConfigError } from './config/errors.js';
 import { ConnectionError } from './db/connect.js';
@@ -14,12 +16,18 @@ Usage:
   status-reconciler run --jobs PATH [--job NAME]... [--dry-run] [--full]
   status-reconciler serve --jobs PATH [--job NAME]...
   status-reconciler status --jobs PATH [--job NAME]... [--runs N]
+  status-reconciler check --jobs PATH [--job NAME]...
+  status-reconciler sql --jobs PATH [--job NAME]... [--role NAME]
   status-reconciler help
 
 Commands:
   run        one pass over the jobs, then exit (pushes metrics when PUSHGATEWAY_URL is set)
   serve      run each job on its schedule; serve /metrics and /healthz on METRICS_PORT
   status     each job's last runs, collision ratio over the last day and week, duplicate gaps
+  check      is each job ready? table, indexes, tie-breaker, the role's privileges, each with
+             its fix; changes nothing; exit 0 ready, 2 not ready
+  sql        print the SQL an administrator applies: the reconciler's schema, archive tables,
+             a least-privilege role and its grants, views for readers (reads no database)
   help       this text
 
 Options:
@@ -28,6 +36,7 @@ Options:
   --dry-run     change nothing; report what would be removed
   --full        ignore the checkpoint and re-check every object
   --runs N      status: how many recent runs to list per job (default 5)
+  --role NAME   sql: the role to create and grant to (default status_reconciler)
 
 Environment:
   DATABASE_URL      postgres://USER:PASSWORD@HOST:PORT/DATABASE (else libpq's PG* variables)
@@ -60,6 +69,10 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(rest);
       case 'status':
         return await statusCommand(rest);
+      case 'check':
+        return await checkCommand(rest);
+      case 'sql':
+        return await sqlCommand(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -70,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.usage;
       default:
         return fail(
-          `unknown command "${command}"; expected run, serve, status or help (see --help)`,
+          `unknown command "${command}"; expected run, serve, status, check, sql or help (see --help)`,
           EXIT.usage,
         );
     }

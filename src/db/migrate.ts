@@ -8,8 +8,17 @@ export const STATE_SCHEMA = 'status_reconciler';
 // src/db and dist/db sit at the same depth, so this finds <package>/migrations from both.
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
-// Arbitrary but fixed: serialises concurrent first runs that would both create the schema.
-const MIGRATION_LOCK = 0x5e_c0_1e_00;
+// Arbitrary but fixed: serialises concurrent first runs (and `sql` scripts) that would both
+// create the schema.
+export const MIGRATION_LOCK = 0x5e_c0_1e_00;
+
+/** The table that records applied migrations (created before the numbered ones). */
+export const MIGRATIONS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.migrations (
+  id integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+
+export function readMigration(file: string): string {
+  return readFileSync(MIGRATIONS_DIR + file, 'utf8');
+}
 
 export function listMigrations(): { id: number; file: string }[] {
   return readdirSync(MIGRATIONS_DIR)
@@ -47,16 +56,13 @@ export async function migrate(client: pg.Client): Promise<number> {
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.migrations (
-         id integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
+    await client.query(MIGRATIONS_TABLE_DDL);
     const { rows } = await client.query<{ id: number }>(`SELECT id FROM ${STATE_SCHEMA}.migrations`);
     const applied = new Set(rows.map((r) => r.id));
     let count = 0;
     for (const { id, file } of listMigrations()) {
       if (applied.has(id)) continue;
-      await client.query(readFileSync(MIGRATIONS_DIR + file, 'utf8'));
+      await client.query(readMigration(file));
       await client.query(`INSERT INTO ${STATE_SCHEMA}.migrations (id) VALUES ($1)`, [id]);
       count += 1;
     }

@@ -1,0 +1,30 @@
+import { ConfigError } from '../config/errors.js';
+import { loadJobs } from '../config/loadJobs.js';
+import { DEFAULT_ROLE, sqlScript } from '../dba/sqlScript.js';
+import { parseCommandArgs, requireJobsPath } from './args.js';
+
+export const SQL_USAGE = 'sql --jobs PATH [--job NAME]... [--role NAME]';
+
+/**
+ * Prints the SQL an administrator applies so a least-privilege role can run the jobs: the
+ * reconciler's schema, archive tables, the role and its grants, and views for readers.
+ * Reads only the job files: it needs no database and never connects.
+ */
+export async function sqlCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('sql', SQL_USAGE, argv, {
+    jobs: { type: 'string' },
+    job: { type: 'string', multiple: true },
+    role: { type: 'string', default: DEFAULT_ROLE },
+  });
+  const path = requireJobsPath('sql', SQL_USAGE, values.jobs);
+  const role = values.role ?? DEFAULT_ROLE;
+  // Any name is safe once quoted; these are the ones PostgreSQL itself would refuse or cut.
+  if (role === '' || Buffer.byteLength(role) > 63 || [...role].some((c) => c.charCodeAt(0) < 0x20)) {
+    throw new ConfigError(
+      `sql: invalid --role: got ${JSON.stringify(role)}; expected a role name of 1 to 63 bytes without control characters`,
+    );
+  }
+  const jobs = loadJobs(path, values.job ?? []);
+  process.stdout.write(sqlScript(jobs, role, path));
+  return 0;
+}

@@ -1,0 +1,172 @@
+import pg from 'pg';
+import { formatName, type Job, type QualifiedName } from '../config/job.js';
+import type { JobPlan } from '../db/catalog.js';
+import {
+  listMigrations,
+  MIGRATION_LOCK,
+  MIGRATIONS_TABLE_DDL,
+  readMigration,
+  STATE_SCHEMA,
+} from '../db/migrate.js';
+import { ident, qualified } from '../db/quote.js';
+import { createArchiveTableStatement } from '../sql/archiveTable.js';
+import { dollarQuote } from './names.js';
+import { ARCHIVE_TABLE_PRIVILEGES, historyTablePrivileges } from './privileges.js';
+import { viewStatements } from './views.js';
+
+export const DEFAULT_ROLE = 'status_reconciler';
+
+const literal = (text: string): string => pg.escapeLiteral(text);
+
+/**
+ * The reconciler's own schema exactly as its migrator builds it (src/db/migrate.ts): the
+ * schema, the migrations table, then each numbered migration not yet recorded there. Each
+ * is guarded by its row in status_reconciler.migrations, so the script can be applied
+ * again after an upgrade and applies only the new ones; the reconciler's migrator then
+ * finds nothing to do, and needs no CREATE privilege.
+ */
+export function stateSchemaDdl(): string {
+  const schema = ident(STATE_SCHEMA);
+  const parts = [
+    `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});`,
+    `CREATE SCHEMA IF NOT EXISTS ${schema};`,
+    `${MIGRATIONS_TABLE_DDL};`,
+  ];
+  for (const { id, file } of listMigrations()) {
+    const text = readMigration(file).trimEnd();
+    const body = `
+BEGIN
+  IF NOT EXISTS (SELECT FROM ${schema}.migrations WHERE id = ${id}) THEN
+    EXECUTE ${dollarQuote(`\n${text}\n`, 'migration')};
+    INSERT INTO ${schema}.migrations (id) VALUES (${id});
+  END IF;
+END
+`;
+    parts.push(`-- migrations/${file}\nDO ${dollarQuote(body, 'do')};`);
+  }
+  return parts.join('\n\n');
+}
+
+/**
+ * The archive table as the first run would create it (src/sql/archiveTable.ts, reused so
+ * the two cannot drift). Its repeated_id has the type of the job's last orderBy column,
+ * which the job file does not say: rather than connect to look it up (or print a
+ * placeholder the DBA must edit), the statement is run from a DO block that reads the type
+ * from the catalog when the script is applied, so the script stays runnable as printed.
+ */
+export function archiveTableDdl(job: Job): string {
+  const last = job.orderBy[job.orderBy.length - 1] as string;
+  // No plain name can hold "<" or ">": the marker splits the statement around the type.
+  const marker = '<repeated_id type>';
+  const plan = {
+    job,
+    orderBy: job.orderBy.map((name) => ({ name, type: marker, typeName: '' })),
+  } as unknown as JobPlan;
+  const [before, after] = createArchiveTableStatement(plan).text.split(marker) as [string, string];
+  const body = `
+DECLARE
+  repeated_type text;
+BEGIN
+  SELECT format_type(a.atttypid, a.atttypmod) INTO repeated_type
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = ${literal(qualified(job.table))}::regclass
+     AND a.attname = ${literal(last)} AND a.attnum > 0 AND NOT a.attisdropped;
+  IF repeated_type IS NULL THEN
+    RAISE EXCEPTION ${literal(`${formatName(job.table)} has no column "${last}" (the last orderBy column of job "${job.name}")`)};
+  END IF;
+  EXECUTE ${literal(before)}
+    || repeated_type || ${literal(after)};
+END
+`;
+  return `-- Job "${job.name}": the archive table, as its first run would create it:
+--   ${before.split('\n').join('\n--   ')}<type of ${formatName(job.table)}.${last}>${after.split('\n').join('\n--   ')}
+DO ${dollarQuote(body, 'do')};`;
+}
+
+function grant(privileges: string, on: string, role: string): string {
+  return `GRANT ${privileges} ON ${on} TO ${ident(role)};`;
+}
+
+/**
+ * The role and exactly the grants a run needs once the DDL above exists: it creates
+ * nothing, so no CREATE anywhere. CREATE ROLE only when the role is missing (the script is
+ * idempotent); no password is printed, set one yourself.
+ */
+export function roleDdl(jobs: Job[], role: string): string {
+  const schemas = new Set<string>();
+  const tables = new Map<string, { name: QualifiedName; privileges: string[] }>();
+  const need = (name: QualifiedName, privileges: string[]): void => {
+    schemas.add(name.schema);
+    const entry = tables.get(qualified(name)) ?? { name, privileges: [] };
+    for (const p of privileges) if (!entry.privileges.includes(p)) entry.privileges.push(p);
+    tables.set(qualified(name), entry);
+  };
+  for (const job of jobs) {
+    need(job.table, historyTablePrivileges(job));
+    if (job.mode === 'archive' && job.archiveTable) need(job.archiveTable, ARCHIVE_TABLE_PRIVILEGES);
+  }
+  const state = ident(STATE_SCHEMA);
+  const create = `
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = ${literal(role)}) THEN
+    CREATE ROLE ${ident(role)} LOGIN;
+  END IF;
+  -- Only when PUBLIC's CONNECT was revoked does this matter; the database is the current one.
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), ${literal(role)});
+END
+`;
+  return [
+    `DO ${dollarQuote(create, 'do')};`,
+    `-- Lets the horizon see every session's xact_start in pg_stat_activity (else it relies on settleSeconds alone).
+GRANT pg_read_all_stats TO ${ident(role)};`,
+    `-- The history tables: read (scan, re-verification), delete (the duplicates), and lock each
+-- removed row's predecessor FOR SHARE while re-verifying, which PostgreSQL allows only to a
+-- role that may UPDATE a column: the tie-breaker's (the reconciler never updates a row).
+-- The archive tables: insert (and read).
+${[...schemas].map((s) => grant('USAGE', `SCHEMA ${ident(s)}`, role)).join('\n')}
+${[...tables.values()].map((t) => grant(t.privileges.join(', '), `TABLE ${qualified(t.name)}`, role)).join('\n')}`,
+    `-- Its own state: checkpoints, totals, gap histogram, run history (and run_history's id sequence).
+-- The migrations table is the administrator's record of this script: the reconciler only reads it.
+${grant('USAGE', `SCHEMA ${state}`, role)}
+${grant('SELECT, INSERT, UPDATE, DELETE', `ALL TABLES IN SCHEMA ${state}`, role)}
+REVOKE INSERT, UPDATE, DELETE ON TABLE ${state}.migrations FROM ${ident(role)};
+${grant('USAGE', `ALL SEQUENCES IN SCHEMA ${state}`, role)}`,
+  ].join('\n\n');
+}
+
+/** The whole script of `status-reconciler sql`, one transaction, printed from the job files alone. */
+export function sqlScript(jobs: Job[], role: string, source: string): string {
+  const archives = jobs.filter((j) => j.mode === 'archive' && j.archiveTable);
+  const sections = [
+    `-- status-reconciler sql: the database side of job(s) ${jobs.map((j) => `"${j.name}"`).join(', ')}
+-- (from ${source}) for role "${role}". Printed from the job files alone: no database was read.
+--
+-- Apply it as an administrator (a superuser, or the tables' owner with CREATEROLE and CREATE
+-- on the database), in one transaction as written, for example:
+--   psql "postgres://ADMIN@HOST/DATABASE" -v ON_ERROR_STOP=1 -f status-reconciler.sql
+-- then give the role a password (\\password ${role}) and run \`status-reconciler check\` as it.
+-- It is idempotent: apply it again after upgrading status-reconciler (new migrations of its
+-- schema) or changing the job files. Indexes are not here: \`check\` prints those it lacks,
+-- to be created CONCURRENTLY, outside a transaction.
+
+BEGIN;`,
+    `-- 1. The reconciler's own schema, ${STATE_SCHEMA}, as its migrator would create it.
+
+${stateSchemaDdl()}`,
+  ];
+  if (archives.length > 0) {
+    sections.push(`-- 2. Archive tables.\n\n${archives.map(archiveTableDdl).join('\n\n')}`);
+  }
+  sections.push(
+    `-- ${archives.length > 0 ? 3 : 2}. The role "${role}", with the least privileges a run needs.\n\n${roleDdl(jobs, role)}`,
+  );
+  sections.push(
+    `-- ${archives.length > 0 ? 4 : 3}. Views for readers, right today, whether the reconciler has run or not.
+-- (SELECT t.* is expanded when a view is created: apply the script again after adding columns.)
+-- Grant your readers SELECT on them.
+
+${jobs.flatMap(viewStatements).join('\n\n')}`,
+  );
+  sections.push('COMMIT;');
+  return `${sections.join('\n\n')}\n`;
+}
