@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { collapse, createHistoryTable, historyRowsSql, type HistoryRow } from '../helpers/history.js';
+import {
+  collapse,
+  createHistoryTable,
+  historyRowsSql,
+  STANDARD_JOB,
+  type HistoryRow,
+} from '../helpers/history.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -105,15 +111,7 @@ async function tableExists(db: TestDatabase, schema: string, table: string): Pro
 const ARCHIVE = { schema: 'public', name: 'object_status_archive' };
 
 function validJob(fields: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: 'object-status',
-    table: 'public.object_status',
-    key: ['object_id'],
-    orderBy: ['start_date', 'id'],
-    compare: ['status_id'],
-    settleSeconds: 0,
-    ...fields,
-  };
+  return { ...STANDARD_JOB, ...fields };
 }
 
 let tmp: string;

@@ -18,16 +18,13 @@ import {
 import { fitName } from '../../src/dba/names.js';
 import { runCli, writeJobFile } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { collapse, createHistoryTable, historyRowsSql, type HistoryRow } from '../helpers/history.js';
-
-const STANDARD_JOB = {
-  name: 'object-status',
-  table: 'public.object_status',
-  key: ['object_id'],
-  orderBy: ['start_date', 'id'],
-  compare: ['status_id'],
-  settleSeconds: 0,
-};
+import {
+  collapse,
+  createHistoryTable,
+  historyRowsSql,
+  STANDARD_JOB,
+  type HistoryRow,
+} from '../helpers/history.js';
 
 /** Every schema and relation (with its kind), and the history's rows: what a write would change. */
 async function fingerprint(db: TestDatabase): Promise<string> {

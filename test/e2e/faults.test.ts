@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { collapse, createHistoryTable, historyRowsSql, type HistoryRow } from '../helpers/history.js';
+import {
+  collapse,
+  createHistoryTable,
+  historyRowsSql,
+  STANDARD_JOB,
+  type HistoryRow,
+} from '../helpers/history.js';
 import { logLines, runCli, startCli, writeJobFile, type CliResult } from '../helpers/cli.js';
 
 /*
@@ -13,11 +19,7 @@ import { logLines, runCli, startCli, writeJobFile, type CliResult } from '../hel
 let db: TestDatabase;
 let jobs: { path: string; cleanup: () => void };
 const JOB = {
-  name: 'object-status',
-  table: 'public.object_status',
-  key: ['object_id'],
-  orderBy: ['start_date', 'id'],
-  compare: ['status_id'],
+  ...STANDARD_JOB,
   mode: 'archive',
   archiveTable: 'public.object_status_archive',
   settleSeconds: 0,

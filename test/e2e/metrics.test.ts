@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, writeJobFile } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createHistoryTable } from '../helpers/history.js';
+import { createHistoryTable, STANDARD_JOB } from '../helpers/history.js';
 import {
   freePort,
   skipReason,
@@ -26,12 +26,7 @@ let prometheus: Awaited<ReturnType<typeof startPrometheus>>;
 let jobs: ReturnType<typeof writeJobFile>;
 
 const JOB = {
-  name: 'object-status',
-  table: 'public.object_status',
-  key: ['object_id'],
-  orderBy: ['start_date', 'id'],
-  compare: ['status_id'],
-  settleSeconds: 0,
+  ...STANDARD_JOB,
   lockTimeoutMs: 200,
 };
 

@@ -6,20 +6,19 @@ import type { TestDatabase } from './database.js';
 
 export const silentLogger = createLogger('silent');
 
+/** The job of the standard history table (createHistoryTable), as a user writes it in a job file. */
+export const STANDARD_JOB = {
+  name: 'object-status',
+  table: 'public.object_status',
+  key: ['object_id'],
+  orderBy: ['start_date', 'id'],
+  compare: ['status_id'],
+  settleSeconds: 0,
+} as const;
+
 /** A job object as a user would write it, validated by the real parser. */
 export function makeJob(fields: Record<string, unknown>): Job {
-  return parseJob(
-    {
-      name: 'object-status',
-      table: 'public.object_status',
-      key: ['object_id'],
-      orderBy: ['start_date', 'id'],
-      compare: ['status_id'],
-      settleSeconds: 0,
-      ...fields,
-    },
-    'test job',
-  );
+  return parseJob({ ...STANDARD_JOB, ...fields }, 'test job');
 }
 
 export async function runOnce(
