@@ -33,6 +33,8 @@ export interface EmbeddedServer {
   /** Superuser URL of the server's `postgres` database. */
   url: string;
   stop(): Promise<void>;
+  /** A fast shutdown (every session is cut off) and a start on the same data and port. */
+  restart(): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -65,7 +67,8 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    // Kept across stop() so restart() finds its data; stop() below removes the directory.
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     // TCP on loopback only: no socket file to collide with a system server's.
     postgresFlags: [
@@ -100,6 +103,10 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
   process.on('exit', killOnExit);
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    async restart() {
+      await server.stop();
+      await server.start();
+    },
     async stop() {
       process.off('exit', killOnExit);
       await server.stop();

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/demo/embeddedPostgres.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   collapse,
@@ -183,5 +184,46 @@ describe('faults', () => {
     // Either one skipped, or they ran one after the other and the second found nothing.
     expect(removed.filter((n) => n > 0)).toHaveLength(1);
     await expectInvariants();
+  });
+
+  describe('on a server of its own', () => {
+    let shared: TestDatabase;
+    let server: EmbeddedServer;
+    beforeAll(async () => {
+      // Restarting the server the other test files share would break them: this one is ours.
+      server = await startEmbeddedPostgres();
+      shared = db;
+      db = await createTestDatabase('restart', server.url);
+    });
+    afterAll(async () => {
+      await db.drop();
+      db = shared;
+      await server.stop();
+    });
+    // (The file's beforeEach creates the history table in this database too.)
+
+    it('a database restart mid-run: exit 1, committed batches stay, the next run finishes', async () => {
+      const total = await seed(2000, 60);
+      const expectedKept = collapse(await db.query<HistoryRow>(historyRowsSql('object_status_shadow'))).size;
+      const running = startCli(['run', '--jobs', jobs.path], env());
+      await waitFor(
+        'a committed batch',
+        async () => (await count('object_status_archive').catch(() => 0)) > 0,
+      );
+      await server.restart(); // a fast shutdown: every session is cut off mid-statement
+      const result = await running.done;
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/failed/);
+
+      // The test pool's idle sessions died too; it opens new ones on the next query.
+      const left = await count('object_status');
+      expect(left).toBeLessThan(total);
+      expect(left).toBeGreaterThan(expectedKept);
+      expect(left + (await count('object_status_archive'))).toBe(total);
+
+      const final = await runCli(['run', '--jobs', jobs.path], env());
+      expect(final.code).toBe(0);
+      await expectInvariants();
+    });
   });
 });

@@ -26,8 +26,10 @@ function withDatabase(url: string, database: string): string {
  * A database of its own for one test file, on the server the run uses (embedded, or
  * TEST_DATABASE_URL). drop() ends the pool and drops the database, so nothing leaks.
  */
-export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
-  const adminUrl = inject('adminUrl');
+export async function createTestDatabase(
+  prefix: string,
+  adminUrl: string = inject('adminUrl'),
+): Promise<TestDatabase> {
   const name = `sr_${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
