@@ -93,6 +93,10 @@ class Bench {
       temp = (await tempBytes(this.c)) - before;
     }
     const result = median(results);
+    const counts = new Set(results.filter((r) => r.outcome === 'success').map((r) => r.duplicatesFound));
+    if (counts.size > 1) {
+      this.problems.push(`${layout} / ${name}: its runs found different counts: ${[...counts].join(', ')}`);
+    }
     const note = cancelled
       ? `a statement ran over ${this.config.guardSeconds} s and was cancelled by the bench (BENCH_GUARD_SECONDS)`
       : undefined;

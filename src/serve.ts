@@ -40,7 +40,7 @@ const DB_CHECK_TIMEOUT_MS = 3000;
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { database, jobs, logger } = options;
   // Validate every job and migrate once up front: bad configuration fails the start (exit 2).
-  await prepareJobs(database, jobs, { dryRun: false });
+  await prepareJobs(database, jobs, { dryRun: false, logger });
 
   const startedAt = Date.now();
   const controller = new AbortController();

@@ -3,6 +3,7 @@ import type { Job } from '../config/job.js';
 import { planJob, type JobPlan } from '../db/catalog.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrate.js';
+import { indexFindings, readTableIndexes } from '../dba/indexes.js';
 import type { Logger } from '../log.js';
 import { reconcileJob, type JobResult, type RunOptions } from './reconcileJob.js';
 
@@ -13,16 +14,33 @@ import { reconcileJob, type JobResult, type RunOptions } from './reconcileJob.js
 export async function prepareJobs(
   database: pg.ClientConfig,
   jobs: Job[],
-  options: { dryRun: boolean },
+  options: { dryRun: boolean; logger?: Logger },
 ): Promise<JobPlan[]> {
   const setup = await connect(database, 'status-reconciler');
   try {
     const plans: JobPlan[] = [];
-    for (const job of jobs) plans.push(await planJob(setup.client, job));
+    for (const job of jobs) {
+      const plan = await planJob(setup.client, job);
+      if (options.logger) await warnMissingIndexes(setup.client, plan, options.logger);
+      plans.push(plan);
+    }
     if (!options.dryRun) await migrate(setup.client);
     return plans;
   } finally {
     await setup.close();
+  }
+}
+
+/*
+ * Without a btree on key + orderBy every re-verification is a sequential scan, and a batch
+ * on a million-row table outlives statement_timeout (measured: BENCHMARKS.md, F1); without
+ * one on the first orderBy column an incremental pass reads the whole table. A warning, not
+ * a refusal: small tables do fine without, and `check` prints the same fix.
+ */
+async function warnMissingIndexes(client: pg.Client, plan: JobPlan, logger: Logger): Promise<void> {
+  const missing = indexFindings(plan, await readTableIndexes(client, plan)).filter((f) => f.level === 'fail');
+  for (const finding of missing) {
+    logger.warn({ job: plan.job.name, fix: finding.fix.join('\n') }, finding.message);
   }
 }
 
@@ -59,7 +77,7 @@ export async function runJobs(
   jobs: Job[],
   options: RunOptions & { afterJob?: (result: JobResult) => Promise<unknown> },
 ): Promise<JobResult[]> {
-  const plans = await prepareJobs(database, jobs, options);
+  const plans = await prepareJobs(database, jobs, { dryRun: options.dryRun, logger: options.logger });
   const results: JobResult[] = [];
   for (const plan of plans) {
     if (options.signal?.aborted) break;

@@ -16,7 +16,7 @@ import {
   type IndexInfo,
 } from '../../src/dba/indexes.js';
 import { fitName } from '../../src/dba/names.js';
-import { runCli, writeJobFile } from '../helpers/cli.js';
+import { logLines, runCli, writeJobFile } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   collapse,
@@ -162,6 +162,16 @@ describe('check', () => {
     expect(first.stdout).toContain('✗ no index for the scan and the re-verification');
     expect(first.stdout).toContain('! tie-breaker id is not known to be unique');
     expect(first.stdout).toContain('not ready: job(s) "bare"');
+    expect(await fingerprint(db)).toBe(before);
+
+    // run says the same at its start (a warning: it still runs), with the same fix.
+    const dry = await runCli(['run', '--jobs', path, '--dry-run'], checkEnv(db.url));
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    const warnings = logLines(dry.stdout).filter((l) => l.level === 40);
+    expect(warnings.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([expect.stringContaining('no index for the scan and the re-verification')]),
+    );
+    expect(warnings.map((l) => String(l.fix))).toEqual(expect.arrayContaining([creates[0]]));
     expect(await fingerprint(db)).toBe(before);
 
     // The two required indexes: ready, and the warning alone does not make it not ready.
