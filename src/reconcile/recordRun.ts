@@ -11,7 +11,13 @@ import {
 import { GapHistogram } from './gapHistogram.js';
 import type { JobResult } from './reconcileJob.js';
 
-/** Counts gathered since the last commit of the job's totals. */
+/**
+ * Counts gathered since the last commit of the job's totals. They are committed with the
+ * batch they lead up to, so removals are never counted without their rows going (or the
+ * reverse). A run killed after a batch commits will examine the rows after that batch
+ * again on its next run and count them again: rows_examined and duplicates_found may
+ * over-count by at most one batch's stretch per crash; duplicates_removed is exact.
+ */
 export class PendingTotals {
   rowsExamined = 0;
   duplicatesFound = 0;
