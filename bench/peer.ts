@@ -124,17 +124,22 @@ async function naiveStream(spec: PeerSpec): Promise<Work> {
     }
     await cursor.close();
     const snapshotSeconds = (performance.now() - opened) / 1000;
-    return {
-      outcome: 'success',
-      rows: counter.rows,
-      duplicatesFound: counter.duplicates,
-      duplicatesRemoved: 0,
-      snapshotSeconds,
-      statements: 1,
-    };
+    return counted(counter, snapshotSeconds);
   } finally {
     await c.end();
   }
+}
+
+/** What a one-statement, read-only peer did. */
+function counted(counter: DuplicateCounter, snapshotSeconds: number): Work {
+  return {
+    outcome: 'success',
+    rows: counter.rows,
+    duplicatesFound: counter.duplicates,
+    duplicatesRemoved: 0,
+    snapshotSeconds,
+    statements: 1,
+  };
 }
 
 async function loadAll(spec: PeerSpec): Promise<Work> {
@@ -145,14 +150,7 @@ async function loadAll(spec: PeerSpec): Promise<Work> {
     const { rows } = await c.query<HistoryRow>(historySql(spec.table));
     const snapshotSeconds = (performance.now() - opened) / 1000;
     for (const row of rows) counter.add(row);
-    return {
-      outcome: 'success',
-      rows: counter.rows,
-      duplicatesFound: counter.duplicates,
-      duplicatesRemoved: 0,
-      snapshotSeconds,
-      statements: 1,
-    };
+    return counted(counter, snapshotSeconds);
   } finally {
     await c.end();
   }
