@@ -8,6 +8,7 @@ import {
   historyRowsSql,
   STANDARD_JOB,
   type HistoryRow,
+  expectCollapsedShadow,
 } from '../helpers/history.js';
 import { logLines, runCli, startCli, writeJobFile, type CliResult } from '../helpers/cli.js';
 
@@ -67,17 +68,7 @@ async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutM
 }
 
 async function expectInvariants(): Promise<void> {
-  const shadow = await db.query<HistoryRow>(historyRowsSql('object_status_shadow'));
-  const kept = new Set(
-    (await db.query<{ id: string }>('SELECT id::text AS id FROM object_status')).map((r) => r.id),
-  );
-  expect(kept).toEqual(collapse(shadow));
-  const archived = (await db.query<{ id: string }>('SELECT id::text AS id FROM object_status_archive')).map(
-    (r) => r.id,
-  );
-  expect(archived.filter((id) => kept.has(id))).toEqual([]);
-  expect(kept.size + archived.length).toBe(shadow.length);
-  expect(new Set([...kept, ...archived]).size).toBe(shadow.length);
+  await expectCollapsedShadow(db, 'object_status', 'object_status_archive');
 }
 
 function summary(result: CliResult): Record<string, unknown> | undefined {

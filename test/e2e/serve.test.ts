@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, writeJobFile } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { collapse, createHistoryTable, historyRowsSql, type HistoryRow } from '../helpers/history.js';
+import { createHistoryTable, expectCollapsedShadow } from '../helpers/history.js';
 import { freePort, promtoolCheckMetrics, skipReason } from '../helpers/prometheus.js';
 
 /*
@@ -165,16 +165,7 @@ describe('serve', () => {
 
     // Nothing lost: a final run, then kept (+ archived) equals the collapse of every insert.
     expect((await runCli(['run', '--jobs', jobs.path], { DATABASE_URL: db.url })).code).toBe(0);
-    for (const table of ['object_status', 'other_status']) {
-      const shadow = await db.query<HistoryRow>(historyRowsSql(`${table}_shadow`));
-      const kept = new Set(
-        (await db.query<{ id: string }>(`SELECT id::text AS id FROM ${table}`)).map((r) => r.id),
-      );
-      expect(kept).toEqual(collapse(shadow));
-    }
-    const archived = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM object_status_archive`);
-    const inserted = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM object_status_shadow`);
-    const kept = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM object_status`);
-    expect(Number(archived[0]?.n) + Number(kept[0]?.n)).toBe(Number(inserted[0]?.n));
+    await expectCollapsedShadow(db, 'object_status', 'object_status_archive');
+    await expectCollapsedShadow(db, 'other_status');
   });
 });

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { parseJob, type Job } from '../../src/config/job.js';
 import { runJobs } from '../../src/reconcile/runJobs.js';
@@ -88,6 +89,32 @@ export function collapse(rows: HistoryRow[]): Set<string> {
   for (const row of sorted) {
     if (!previous || previous.key !== row.key || previous.status !== row.status) kept.add(row.id);
     previous = row;
+  }
+  return kept;
+}
+
+/**
+ * The oracle check on a history table made by createHistoryTable: it keeps exactly the
+ * collapse of every row ever inserted (its trigger-fed shadow). With an archive table,
+ * every other inserted row is there, once, and no row is in both. Returns the kept ids.
+ */
+export async function expectCollapsedShadow(
+  db: TestDatabase,
+  table = 'object_status',
+  archive?: string,
+): Promise<Set<string>> {
+  const shadow = await db.query<HistoryRow>(historyRowsSql(`${table}_shadow`));
+  const kept = new Set(
+    (await db.query<{ id: string }>(`SELECT id::text AS id FROM ${table}`)).map((r) => r.id),
+  );
+  expect(kept).toEqual(collapse(shadow));
+  if (archive !== undefined) {
+    const archived = (await db.query<{ id: string }>(`SELECT id::text AS id FROM ${archive}`)).map(
+      (r) => r.id,
+    );
+    expect(archived.filter((id) => kept.has(id))).toEqual([]);
+    expect(new Set(archived).size).toBe(archived.length);
+    expect([...kept, ...archived].sort()).toEqual(shadow.map((r) => r.id).sort());
   }
   return kept;
 }

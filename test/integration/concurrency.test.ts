@@ -4,13 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJobs } from '../../src/reconcile/runJobs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
-  collapse,
   createHistoryTable,
-  historyRowsSql,
   makeJob,
   runOnce,
   silentLogger,
-  type HistoryRow,
+  expectCollapsedShadow,
 } from '../helpers/history.js';
 
 /*
@@ -69,24 +67,13 @@ async function racyWriter(client: pg.Client, until: number, stats: { inserts: nu
 }
 
 async function expectInvariants(mode: 'delete' | 'archive'): Promise<void> {
-  const shadow = await db.query<HistoryRow>(historyRowsSql('object_status_shadow'));
-  const kept = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status');
-  const keptIds = new Set(kept.map((r) => r.id));
-  expect(keptIds).toEqual(collapse(shadow));
-
+  await expectCollapsedShadow(db, 'object_status', mode === 'archive' ? 'object_status_archive' : undefined);
   const leftovers = await db.query(`
     SELECT * FROM (
       SELECT id, status_id IS NOT DISTINCT FROM lag(status_id) OVER w AND row_number() OVER w > 1 AS dup
         FROM object_status WINDOW w AS (PARTITION BY object_id ORDER BY start_date, id)) s
      WHERE dup`);
   expect(leftovers).toEqual([]);
-
-  if (mode === 'archive') {
-    const archived = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status_archive');
-    expect(archived.filter((r) => keptIds.has(r.id))).toEqual([]);
-    expect(new Set(archived.map((r) => r.id)).size).toBe(archived.length);
-    expect([...keptIds, ...archived.map((r) => r.id)].sort()).toEqual(shadow.map((r) => r.id).sort());
-  }
 }
 
 describe('racing writers while the reconciler runs again and again', () => {

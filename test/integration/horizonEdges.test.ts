@@ -3,13 +3,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runJobs } from '../../src/reconcile/runJobs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
-  collapse,
   createHistoryTable,
-  historyRowsSql,
   makeJob,
   runOnce,
   silentLogger,
-  type HistoryRow,
+  expectCollapsedShadow,
 } from '../helpers/history.js';
 
 /*
@@ -29,12 +27,6 @@ beforeEach(async () => {
     DROP TABLE IF EXISTS object_status, object_status_shadow CASCADE;
     DROP FUNCTION IF EXISTS object_status_copy;`);
 });
-
-async function expectMatchesOracle(): Promise<void> {
-  const shadow = await db.query<HistoryRow>(historyRowsSql('object_status_shadow'));
-  const kept = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status');
-  expect(new Set(kept.map((r) => r.id))).toEqual(collapse(shadow));
-}
 
 async function statuses(): Promise<number[]> {
   const rows = await db.query<{ status_id: number }>(
@@ -72,7 +64,7 @@ describe('horizon edges', () => {
     }
     await runOnce(db, makeJob({}));
     expect(await statuses()).toEqual([1, 2, 1]);
-    await expectMatchesOracle();
+    await expectCollapsedShadow(db);
   });
 
   it('re-verification waits for a predecessor someone else is deleting, and judges what they leave', async () => {
@@ -137,7 +129,7 @@ describe('horizon edges', () => {
     }
     await runOnce(db, makeJob({}));
     expect(await statuses()).toEqual([1, 2, 1]);
-    await expectMatchesOracle();
+    await expectCollapsedShadow(db);
   });
 
   it('a checkpoint taken in another TimeZone is not used for a timestamp column', async () => {

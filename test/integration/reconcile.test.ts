@@ -1,13 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import {
-  collapse,
-  createHistoryTable,
-  historyRowsSql,
-  makeJob,
-  runOnce,
-  type HistoryRow,
-} from '../helpers/history.js';
+import { createHistoryTable, makeJob, runOnce, expectCollapsedShadow } from '../helpers/history.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -42,12 +35,6 @@ async function statuses(object: number, table = 'object_status'): Promise<(numbe
   return rows.map((r) => r.status_id);
 }
 
-async function expectMatchesOracle(): Promise<void> {
-  const shadow = await db.query<HistoryRow>(historyRowsSql('object_status_shadow'));
-  const kept = await db.query<{ id: string }>('SELECT id::text AS id FROM object_status');
-  expect(new Set(kept.map((r) => r.id))).toEqual(collapse(shadow));
-}
-
 describe('reconcile', () => {
   it('collapses A,A,B,A to A,B,A and keeps the earliest row of each stretch', async () => {
     await insert([
@@ -71,7 +58,7 @@ describe('reconcile', () => {
       'SELECT id::text AS id FROM object_status WHERE object_id = 1 ORDER BY id',
     );
     expect(ids.map((r) => r.id)).toEqual(['1', '3', '4']);
-    await expectMatchesOracle();
+    await expectCollapsedShadow(db);
   });
 
   it('treats NULL as equal to NULL and as different from any status', async () => {
@@ -200,7 +187,7 @@ describe('reconcile', () => {
     await runOnce(db, makeJob({}));
     // History by time: A, B, A: nothing is a duplicate, nothing was lost.
     expect(await statuses(1)).toEqual([1, 2, 1]);
-    await expectMatchesOracle();
+    await expectCollapsedShadow(db);
   });
 
   it('is incremental: a second run examines only objects with new rows', async () => {
@@ -224,7 +211,7 @@ describe('reconcile', () => {
     expect(await statuses(2)).toEqual([1, 2, 3]);
     const full = await runOnce(db, makeJob({}), { full: true });
     expect(full).toMatchObject({ scope: 'full', rowsExamined: 4, duplicatesFound: 0 });
-    await expectMatchesOracle();
+    await expectCollapsedShadow(db);
   });
 
   it('skips a job whose lock another runner holds', async () => {
