@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { formatName, type Job } from './config/job.js';
-import { STATE_SCHEMA, stateSchemaExists } from './db/migrate.js';
-import { GAP_BUCKETS } from './reconcile/gapHistogram.js';
+import { STATE_SCHEMA, stateSchemaExistsStatement } from './sql/stateSchema.js';
+import { GAP_BUCKETS } from './sql/gapBuckets.js';
 
 interface RunRow {
   started_at: Date;
@@ -39,7 +39,7 @@ export async function readJobStatus(client: pg.ClientBase, job: Job, runs: numbe
     lastSuccess: null,
     gapCounts: new Array<number>(GAP_BUCKETS.length + 1).fill(0),
   };
-  if (!(await stateSchemaExists(client))) return status;
+  if ((await client.query(stateSchemaExistsStatement())).rowCount === 0) return status;
   const h = `${STATE_SCHEMA}.run_history`;
   status.runs = (
     await client.query<RunRow>(

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { ConfigError } from '../config/errors.js';
 import { formatName, type Job } from '../config/job.js';
-import { planJob, type ColumnInfo } from '../db/catalog.js';
+import type { ColumnInfo } from '../db/plan.js';
+import { planJob } from '../reconcile/planJob.js';
 import { fail, isReady, ok, renderFinding, type Finding } from './finding.js';
 import { indexFindings, readTableIndexes } from './indexes.js';
 import {

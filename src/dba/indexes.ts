@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { JobPlan } from '../db/catalog.js';
+import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fitName } from './names.js';

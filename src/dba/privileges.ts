@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { formatName, type Job, type QualifiedName } from '../config/job.js';
-import type { JobPlan } from '../db/catalog.js';
-import { listMigrations, STATE_SCHEMA } from '../db/migrate.js';
+import type { JobPlan } from '../db/plan.js';
+import { listMigrations, STATE_SCHEMA } from '../sql/stateSchema.js';
 import { ident, qualified } from '../db/quote.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 

@@ -1,13 +1,13 @@
 import pg from 'pg';
 import { formatName, type Job, type QualifiedName } from '../config/job.js';
-import type { JobPlan } from '../db/catalog.js';
+import type { JobPlan } from '../db/plan.js';
 import {
   listMigrations,
   MIGRATION_LOCK,
   MIGRATIONS_TABLE_DDL,
   readMigration,
   STATE_SCHEMA,
-} from '../db/migrate.js';
+} from '../sql/stateSchema.js';
 import { ident, qualified } from '../db/quote.js';
 import { createArchiveTableStatement } from '../sql/archiveTable.js';
 import { dollarQuote } from './names.js';
@@ -19,7 +19,7 @@ export const DEFAULT_ROLE = 'status_reconciler';
 const literal = (text: string): string => pg.escapeLiteral(text);
 
 /**
- * The reconciler's own schema exactly as its migrator builds it (src/db/migrate.ts): the
+ * The reconciler's own schema exactly as its migrator builds it (src/reconcile/migrate.ts): the
  * schema, the migrations table, then each numbered migration not yet recorded there. Each
  * is guarded by its row in status_reconciler.migrations, so the script can be applied
  * again after an upgrade and applies only the new ones; the reconciler's migrator then

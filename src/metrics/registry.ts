@@ -1,5 +1,5 @@
 import { Registry, type Metric } from 'prom-client';
-import { GAP_BUCKETS } from '../reconcile/gapHistogram.js';
+import { GAP_BUCKETS } from '../sql/gapBuckets.js';
 import type { JobMetrics } from './snapshot.js';
 
 export const METRIC_PREFIX = 'status_reconciler_';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { STATE_SCHEMA, stateSchemaExists } from '../db/migrate.js';
-import { GAP_BUCKETS } from '../reconcile/gapHistogram.js';
+import { STATE_SCHEMA, stateSchemaExistsStatement } from '../sql/stateSchema.js';
+import { GAP_BUCKETS } from '../sql/gapBuckets.js';
 
 /** What the metrics of one job say, read from the reconciler's own tables. */
 export interface JobMetrics {
@@ -47,7 +47,7 @@ interface TotalsRow {
 /** Reads the totals of the given jobs (zeros for a job that never ran). */
 export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Promise<JobMetrics[]> {
   const byJob = new Map(jobs.map((j) => [j, emptyJobMetrics(j)]));
-  if (!(await stateSchemaExists(client))) return [...byJob.values()];
+  if ((await client.query(stateSchemaExistsStatement())).rowCount === 0) return [...byJob.values()];
 
   const totals = await client.query<TotalsRow>(
     `SELECT job, rows_examined, duplicates_found, duplicates_removed, runs_success, runs_failure,

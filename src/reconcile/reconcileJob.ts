@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
-import type { JobPlan } from '../db/catalog.js';
+import type { JobPlan } from '../db/plan.js';
 import { connect, type Connection } from '../db/connect.js';
-import { stateSchemaExists } from '../db/migrate.js';
+import { stateSchemaExistsStatement } from '../sql/stateSchema.js';
 import { inShortTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import { createArchiveTableStatement } from '../sql/archiveTable.js';
@@ -123,7 +123,7 @@ export async function reconcileJob(
     // The stored checkpoint: where an incremental pass starts, and (even with --full) the
     // bound the horizon keeps while a prepared transaction exists.
     let stored: string | undefined;
-    if (await stateSchemaExists(writer.client)) {
+    if ((await writer.client.query(stateSchemaExistsStatement())).rowCount !== 0) {
       const { rows } = await writer.client.query<CheckpointRow>(readCheckpointStatement(job.name));
       const saved = rows[0];
       const usable =

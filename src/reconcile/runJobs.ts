@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import type { Job } from '../config/job.js';
-import { planJob, type JobPlan } from '../db/catalog.js';
+import type { JobPlan } from '../db/plan.js';
+import { planJob } from './planJob.js';
 import { connect } from '../db/connect.js';
-import { migrate } from '../db/migrate.js';
+import { migrate } from './migrate.js';
 import { indexFindings, readTableIndexes } from '../dba/indexes.js';
 import type { Logger } from '../log.js';
 import { reconcileJob, type JobResult, type RunOptions } from './reconcileJob.js';

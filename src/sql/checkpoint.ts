@@ -1,4 +1,4 @@
-import { STATE_SCHEMA } from '../db/migrate.js';
+import { STATE_SCHEMA } from './stateSchema.js';
 import type { Statement } from './types.js';
 
 export interface CheckpointRow {

@@ -1,4 +1,4 @@
-import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/catalog.js';
+import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import type { Statement } from './types.js';
 

@@ -1,4 +1,4 @@
-import type { JobPlan } from '../db/catalog.js';
+import type { JobPlan } from '../db/plan.js';
 import type { Statement } from './types.js';
 
 /** application_name of our scanning sessions: read-only, so they never hold the horizon back. */

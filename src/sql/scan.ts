@@ -1,4 +1,4 @@
-import type { JobPlan } from '../db/catalog.js';
+import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import type { Statement } from './types.js';
 

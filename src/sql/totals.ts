@@ -1,5 +1,5 @@
-import { STATE_SCHEMA } from '../db/migrate.js';
-import { GAP_BUCKETS } from '../reconcile/gapHistogram.js';
+import { STATE_SCHEMA } from './stateSchema.js';
+import { GAP_BUCKETS } from './gapBuckets.js';
 import type { Statement } from './types.js';
 
 /** Counts a pass accumulates between two commits of its own state. */

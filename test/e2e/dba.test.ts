@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJob } from '../../src/config/job.js';
-import type { JobPlan } from '../../src/db/catalog.js';
+import type { JobPlan } from '../../src/db/plan.js';
 import {
   makesTieBreakerUnique,
   servesIncremental,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { buildRegistry } from '../../src/metrics/registry.js';
 import { readJobMetrics } from '../../src/metrics/snapshot.js';
-import { GAP_BUCKETS } from '../../src/reconcile/gapHistogram.js';
+import { GAP_BUCKETS } from '../../src/sql/gapBuckets.js';
 import { runJobs } from '../../src/reconcile/runJobs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createHistoryTable, makeJob, runOnce, silentLogger } from '../helpers/history.js';

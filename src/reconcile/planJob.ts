@@ -1,0 +1,118 @@
+import type pg from 'pg';
+import { ConfigError, invalidField } from '../config/errors.js';
+import { formatName, type Job, type QualifiedName } from '../config/job.js';
+import {
+  ARCHIVED_AT,
+  REPEATED_ID,
+  TIME_TYPES,
+  type ColumnInfo,
+  type JobPlan,
+  type TimeType,
+} from '../db/plan.js';
+import { findRelationStatement, setTimeZoneStatement, tableColumnsStatement } from '../sql/catalog.js';
+
+/** A table's (or partitioned table's) columns; undefined when there is no such table. */
+export async function describeTable(
+  client: pg.ClientBase,
+  name: QualifiedName,
+): Promise<ColumnInfo[] | undefined> {
+  const { rows: found } = await client.query<{ oid: number; relkind: string }>(findRelationStatement(name));
+  const table = found.find((r) => r.relkind === 'r' || r.relkind === 'p');
+  if (!table) return undefined;
+  const { rows } = await client.query<ColumnInfo>(tableColumnsStatement(table.oid));
+  return rows;
+}
+
+function pick(job: Job, field: 'key' | 'orderBy' | 'compare', columns: ColumnInfo[]): ColumnInfo[] {
+  return job[field].map((name) => {
+    const column = columns.find((c) => c.name === name);
+    if (!column) {
+      throw new ConfigError(
+        `${job.source}: invalid "${field}": column "${name}" does not exist in table ${formatName(job.table)}; ` +
+          `expected one of ${columns.map((c) => `"${c.name}"`).join(', ')} (names are case-sensitive)`,
+      );
+    }
+    return column;
+  });
+}
+
+/**
+ * The job's timeZone, checked by the server itself: set for the transaction only, in one
+ * rolled back at once, so the session is left as it was.
+ */
+async function checkTimeZone(client: pg.ClientBase, job: Job): Promise<void> {
+  if (job.timeZone === undefined) return;
+  await client.query('BEGIN');
+  try {
+    await client.query(setTimeZoneStatement(job.timeZone, true));
+  } catch (error) {
+    if ((error as { code?: string }).code === '22023') {
+      const expected = 'a time zone this server knows (see pg_timezone_names)';
+      throw invalidField(job.source, 'timeZone', job.timeZone, expected);
+    }
+    throw error;
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
+/** An existing archive table must hold every source column and ours; a new one must not clash. */
+async function checkArchiveTable(client: pg.ClientBase, job: Job, columns: ColumnInfo[]): Promise<boolean> {
+  if (job.mode !== 'archive' || !job.archiveTable) return false;
+  const archiveColumns = await describeTable(client, job.archiveTable);
+  if (!archiveColumns) {
+    const clash = columns.find((c) => c.name === ARCHIVED_AT || c.name === REPEATED_ID);
+    if (clash) {
+      throw new ConfigError(
+        `${job.source}: table ${formatName(job.table)} has a column "${clash.name}", which the archive table ` +
+          `adds itself; expected a source table without "${ARCHIVED_AT}" or "${REPEATED_ID}" columns`,
+      );
+    }
+    return false;
+  }
+  const missing = [...columns.map((c) => c.name), ARCHIVED_AT, REPEATED_ID].filter(
+    (name) => !archiveColumns.some((a) => a.name === name),
+  );
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `${job.source}: invalid "archiveTable": ${formatName(job.archiveTable)} exists but lacks column(s) ` +
+        `${missing.map((m) => `"${m}"`).join(', ')}; expected every column of ${formatName(job.table)} ` +
+        `plus "${ARCHIVED_AT}" and "${REPEATED_ID}" (add them with ALTER TABLE, or name a new table)`,
+    );
+  }
+  return true;
+}
+
+/** Checks a job against the live catalog; throws ConfigError (exit 2) before anything changes. */
+export async function planJob(client: pg.ClientBase, job: Job): Promise<JobPlan> {
+  const columns = await describeTable(client, job.table);
+  if (!columns) {
+    throw new ConfigError(
+      `${job.source}: invalid "table": ${formatName(job.table)} does not exist (or is not a table) in database ` +
+        `"${(client as pg.Client).database ?? ''}"; expected an existing table, named case-sensitively as in pg_class`,
+    );
+  }
+  const key = pick(job, 'key', columns);
+  const orderBy = pick(job, 'orderBy', columns);
+  const compare = pick(job, 'compare', columns);
+  const time = orderBy[0] as ColumnInfo;
+  if (!TIME_TYPES.includes(time.typeName)) {
+    throw new ConfigError(
+      `${job.source}: invalid "orderBy": its first column "${time.name}" has type ${time.type}; ` +
+        'expected timestamp with time zone, timestamp without time zone or date (the horizon applies to it)',
+    );
+  }
+  await checkTimeZone(client, job);
+  const archiveExists = await checkArchiveTable(client, job, columns);
+  return {
+    job,
+    columns,
+    key,
+    orderBy,
+    compare,
+    time,
+    tieBreaker: orderBy[orderBy.length - 1] as ColumnInfo,
+    timeType: time.typeName as TimeType,
+    archiveExists,
+  };
+}
