@@ -1,7 +1,13 @@
 import type pg from 'pg';
 import { formatName, type Job } from './config/job.js';
-import { STATE_SCHEMA, stateSchemaExistsStatement } from './sql/stateSchema.js';
+import { stateSchemaExistsStatement } from './sql/stateSchema.js';
 import { GAP_BUCKETS } from './sql/gapBuckets.js';
+import {
+  collisionWindowsStatement,
+  lastSuccessStatement,
+  recentRunsStatement,
+  weekGapCountsStatement,
+} from './sql/statusReads.js';
 
 interface RunRow {
   started_at: Date;
@@ -40,37 +46,11 @@ export async function readJobStatus(client: pg.ClientBase, job: Job, runs: numbe
     gapCounts: new Array<number>(GAP_BUCKETS.length + 1).fill(0),
   };
   if ((await client.query(stateSchemaExistsStatement())).rowCount === 0) return status;
-  const h = `${STATE_SCHEMA}.run_history`;
-  status.runs = (
-    await client.query<RunRow>(
-      `SELECT started_at, outcome, scope, rows_examined, duplicates_found, duplicates_removed,
-              duration_seconds, horizon_lag_seconds, error
-         FROM ${h} WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2`,
-      [job.name, runs],
-    )
-  ).rows;
-  status.windows = (
-    await client.query<WindowRow>(
-      `SELECT w.period AS "window", coalesce(sum(r.rows_examined), 0)::text AS examined,
-              coalesce(sum(r.duplicates_found), 0)::text AS found
-         FROM (VALUES ('day', interval '1 day'), ('week', interval '7 days')) AS w(period, span)
-         LEFT JOIN ${h} r ON r.job = $1 AND r.started_at > now() - w.span AND r.outcome <> 'skipped'
-        GROUP BY w.period ORDER BY min(w.span)`,
-      [job.name],
-    )
-  ).rows;
-  const success = await client.query<{ at: Date | null }>(
-    `SELECT last_success_at AS at FROM ${STATE_SCHEMA}.totals WHERE job = $1`,
-    [job.name],
-  );
+  status.runs = (await client.query<RunRow>(recentRunsStatement(job.name, runs))).rows;
+  status.windows = (await client.query<WindowRow>(collisionWindowsStatement(job.name))).rows;
+  const success = await client.query<{ at: Date | null }>(lastSuccessStatement(job.name));
   status.lastSuccess = success.rows[0]?.at ?? null;
-  const gaps = await client.query<{ i: string; n: string }>(
-    `SELECT u.i::text AS i, sum(u.c)::text AS n
-       FROM ${h} r, unnest(r.gap_counts) WITH ORDINALITY AS u(c, i)
-      WHERE r.job = $1 AND r.started_at > now() - interval '7 days'
-      GROUP BY u.i`,
-    [job.name],
-  );
+  const gaps = await client.query<{ i: string; n: string }>(weekGapCountsStatement(job.name));
   for (const row of gaps.rows) {
     const i = Number(row.i) - 1;
     if (i >= 0 && i < status.gapCounts.length) status.gapCounts[i] = Number(row.n);
@@ -131,7 +111,7 @@ export function renderJobStatus(s: JobStatus, now = new Date()): string {
       `    ${time(r.started_at).padEnd(21)} ${r.outcome.padEnd(9)} ${r.scope.padEnd(11)} ${number(r.rows_examined).padStart(9)} ` +
         `${number(r.duplicates_found).padStart(9)} ${number(r.duplicates_removed).padStart(9)} ` +
         `${`${r.duration_seconds.toFixed(2)} s`.padStart(9)}  ${r.horizon_lag_seconds === null ? '-' : `${r.horizon_lag_seconds.toFixed(1)} s`}` +
-        (r.error ? `\n      error: ${r.error}` : ''),
+        (r.error ? `\n      ${r.outcome === 'failure' ? 'error' : 'reason'}: ${r.error}` : ''),
     );
   }
   const total = s.gapCounts.reduce((a, b) => a + b, 0);

@@ -221,6 +221,16 @@ export function parseJob(raw: unknown, source: string): Job {
   };
 }
 
+/** The first orderBy column: the timestamp (or date) the horizon applies to. */
+export function timeColumn(job: Job): string {
+  return job.orderBy[0] as string;
+}
+
+/** The last orderBy column: unique, it orders rows with equal times (archived rows name it). */
+export function tieBreakerColumn(job: Job): string {
+  return job.orderBy[job.orderBy.length - 1] as string;
+}
+
 export function formatName(name: QualifiedName): string {
   return `${name.schema}.${name.name}`;
 }

@@ -5,13 +5,9 @@ import type { ColumnInfo } from '../db/plan.js';
 import { planJob } from '../reconcile/planJob.js';
 import { fail, isReady, ok, renderFinding, type Finding } from './finding.js';
 import { indexFindings, readTableIndexes } from './indexes.js';
-import {
-  jobPrivilegeFindings,
-  readRole,
-  roleFindings,
-  stateSchemaFindings,
-  type RoleInfo,
-} from './privileges.js';
+import { jobPrivilegeFindings } from './jobPrivileges.js';
+import { readRole, roleFindings, type RoleInfo } from './role.js';
+import { stateSchemaFindings } from './stateSchemaFindings.js';
 
 /** What `check` found for one job. */
 export interface JobCheck {

@@ -1,6 +1,9 @@
 import type pg from 'pg';
+import { tieBreakerColumn, timeColumn } from '../config/job.js';
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
+import { relationNamesStartingWithStatement, tableIndexesStatement } from '../sql/indexes.js';
+import { findRelation } from './catalog.js';
 import { fail, ok, warn, type Finding } from './finding.js';
 import { fitName } from './names.js';
 
@@ -30,35 +33,12 @@ export interface TableIndexes {
 
 export async function readTableIndexes(client: pg.ClientBase, plan: JobPlan): Promise<TableIndexes> {
   const { schema, name } = plan.job.table;
-  const { rows: tables } = await client.query<{ oid: number; relkind: string; nsp: number }>(
-    `SELECT c.oid, c.relkind::text AS relkind, c.relnamespace AS nsp
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2`,
-    [schema, name],
-  );
-  const table = tables[0];
+  const table = await findRelation(client, plan.job.table);
   if (!table) throw new Error(`table ${schema}.${name} disappeared while it was being checked`);
-  const { rows: indexes } = await client.query<IndexInfo>(
-    `SELECT ic.relname AS name, am.amname AS method, i.indisunique AS "unique",
-            i.indpred IS NOT NULL AS partial, i.indisvalid AS valid,
-            ARRAY(SELECT a.attname::text
-                    FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-                    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                   WHERE k.ord <= i.indnkeyatts ORDER BY k.ord) AS columns,
-            ARRAY(SELECT (o.opt & 1) = 1
-                    FROM unnest(i.indoption::int2[]) WITH ORDINALITY AS o(opt, ord)
-                   ORDER BY o.ord) AS descending
-       FROM pg_catalog.pg_index i
-       JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-       JOIN pg_catalog.pg_am am ON am.oid = ic.relam
-      WHERE i.indrelid = $1
-      ORDER BY ic.relname`,
-    [table.oid],
-  );
+  const { rows: indexes } = await client.query<IndexInfo>(tableIndexesStatement(table.oid));
   // Only names that could clash with the ones we propose (they all start with the table's).
   const { rows: names } = await client.query<{ relname: string }>(
-    `SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = $1 AND left(relname, $2) = $3`,
-    [table.nsp, Math.min(name.length, 40), name.slice(0, 40)],
+    relationNamesStartingWithStatement(table.nsp, name.slice(0, 40)),
   );
   return { relkind: table.relkind, indexes, taken: new Set(names.map((r) => r.relname)) };
 }
@@ -91,7 +71,7 @@ export function servesScan(plan: JobPlan, index: IndexInfo): boolean {
  * independent, and a BRIN suits an append-only history at a fraction of a btree's size).
  */
 export function servesIncremental(plan: JobPlan, index: IndexInfo): boolean {
-  const first = plan.job.orderBy[0];
+  const first = timeColumn(plan.job);
   if (index.method === 'btree') return index.columns[0] === first;
   if (index.method === 'brin') return index.columns.includes(first ?? null);
   return false;
@@ -99,7 +79,7 @@ export function servesIncremental(plan: JobPlan, index: IndexInfo): boolean {
 
 /** Makes the last orderBy column a real tie-breaker: unique alone, or with the key. */
 export function makesTieBreakerUnique(plan: JobPlan, index: IndexInfo): boolean {
-  const last = plan.job.orderBy[plan.job.orderBy.length - 1] as string;
+  const last = tieBreakerColumn(plan.job);
   const allowed = new Set([...plan.job.key, last]);
   return (
     index.unique && index.columns.includes(last) && index.columns.every((c) => c !== null && allowed.has(c))
@@ -178,8 +158,8 @@ function requiredIndex(
 /** The index findings of one job. */
 export function indexFindings(plan: JobPlan, table: TableIndexes): Finding[] {
   const job = plan.job;
-  const first = job.orderBy[0] as string;
-  const last = job.orderBy[job.orderBy.length - 1] as string;
+  const first = plan.time.name;
+  const last = plan.tieBreaker.name;
   const findings = [
     requiredIndex(
       plan,

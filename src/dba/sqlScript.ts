@@ -1,6 +1,5 @@
 import pg from 'pg';
-import { formatName, type Job, type QualifiedName } from '../config/job.js';
-import type { JobPlan } from '../db/plan.js';
+import { formatName, tieBreakerColumn, type Job, type QualifiedName } from '../config/job.js';
 import {
   listMigrations,
   MIGRATION_LOCK,
@@ -9,9 +8,14 @@ import {
   STATE_SCHEMA,
 } from '../sql/stateSchema.js';
 import { ident, qualified } from '../db/quote.js';
-import { createArchiveTableStatement } from '../sql/archiveTable.js';
+import { createArchiveTableText } from '../sql/archiveTable.js';
 import { dollarQuote } from './names.js';
-import { ARCHIVE_TABLE_PRIVILEGES, historyTablePrivileges } from './privileges.js';
+import {
+  ARCHIVE_TABLE_PRIVILEGES,
+  grantLine,
+  historyTablePrivileges,
+  STATE_TABLE_PRIVILEGES,
+} from './privileges.js';
 import { viewStatements } from './views.js';
 
 export const DEFAULT_ROLE = 'status_reconciler';
@@ -55,14 +59,11 @@ END
  * from the catalog when the script is applied, so the script stays runnable as printed.
  */
 export function archiveTableDdl(job: Job): string {
-  const last = job.orderBy[job.orderBy.length - 1] as string;
-  // No plain name can hold "<" or ">": the marker splits the statement around the type.
-  const marker = '<repeated_id type>';
-  const plan = {
-    job,
-    orderBy: job.orderBy.map((name) => ({ name, type: marker, typeName: '' })),
-  } as unknown as JobPlan;
-  const [before, after] = createArchiveTableStatement(plan).text.split(marker) as [string, string];
+  const last = tieBreakerColumn(job);
+  const { beforeType: before, afterType: after } = createArchiveTableText(
+    job.table,
+    job.archiveTable as QualifiedName,
+  );
   const body = `
 DECLARE
   repeated_type text;
@@ -81,10 +82,6 @@ END
   return `-- Job "${job.name}": the archive table, as its first run would create it:
 --   ${before.split('\n').join('\n--   ')}<type of ${formatName(job.table)}.${last}>${after.split('\n').join('\n--   ')}
 DO ${dollarQuote(body, 'do')};`;
-}
-
-function grant(privileges: string, on: string, role: string): string {
-  return `GRANT ${privileges} ON ${on} TO ${ident(role)};`;
 }
 
 /**
@@ -123,14 +120,14 @@ GRANT pg_read_all_stats TO ${ident(role)};`,
 -- removed row's predecessor FOR SHARE while re-verifying, which PostgreSQL allows only to a
 -- role that may UPDATE a column: the tie-breaker's (the reconciler never updates a row).
 -- The archive tables: insert (and read).
-${[...schemas].map((s) => grant('USAGE', `SCHEMA ${ident(s)}`, role)).join('\n')}
-${[...tables.values()].map((t) => grant(t.privileges.join(', '), `TABLE ${qualified(t.name)}`, role)).join('\n')}`,
+${[...schemas].map((s) => grantLine(['USAGE'], `SCHEMA ${ident(s)}`, role)).join('\n')}
+${[...tables.values()].map((t) => grantLine(t.privileges, `TABLE ${qualified(t.name)}`, role)).join('\n')}`,
     `-- Its own state: checkpoints, totals, gap histogram, run history (and run_history's id sequence).
 -- The migrations table is the administrator's record of this script: the reconciler only reads it.
-${grant('USAGE', `SCHEMA ${state}`, role)}
-${grant('SELECT, INSERT, UPDATE, DELETE', `ALL TABLES IN SCHEMA ${state}`, role)}
+${grantLine(['USAGE'], `SCHEMA ${state}`, role)}
+${grantLine(STATE_TABLE_PRIVILEGES, `ALL TABLES IN SCHEMA ${state}`, role)}
 REVOKE INSERT, UPDATE, DELETE ON TABLE ${state}.migrations FROM ${ident(role)};
-${grant('USAGE', `ALL SEQUENCES IN SCHEMA ${state}`, role)}`,
+${grantLine(['USAGE'], `ALL SEQUENCES IN SCHEMA ${state}`, role)}`,
   ].join('\n\n');
 }
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import { STATE_SCHEMA, stateSchemaExistsStatement } from '../sql/stateSchema.js';
+import { stateSchemaExistsStatement } from '../sql/stateSchema.js';
 import { GAP_BUCKETS } from '../sql/gapBuckets.js';
+import { jobGapBucketsStatement, jobTotalsStatement, latestRunsStatement } from '../sql/metricsReads.js';
 
 /** What the metrics of one job say, read from the reconciler's own tables. */
 export interface JobMetrics {
@@ -49,12 +50,7 @@ export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Pro
   const byJob = new Map(jobs.map((j) => [j, emptyJobMetrics(j)]));
   if ((await client.query(stateSchemaExistsStatement())).rowCount === 0) return [...byJob.values()];
 
-  const totals = await client.query<TotalsRow>(
-    `SELECT job, rows_examined, duplicates_found, duplicates_removed, runs_success, runs_failure,
-            runs_skipped, gap_sum, extract(epoch FROM last_success_at)::float8 AS last_success
-       FROM ${STATE_SCHEMA}.totals WHERE job = ANY($1)`,
-    [jobs],
-  );
+  const totals = await client.query<TotalsRow>(jobTotalsStatement(jobs));
   for (const row of totals.rows) {
     const m = byJob.get(row.job);
     if (!m) continue;
@@ -71,8 +67,7 @@ export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Pro
   }
 
   const buckets = await client.query<{ job: string; le: number; count: string }>(
-    `SELECT job, le, count FROM ${STATE_SCHEMA}.gap_bucket WHERE job = ANY($1)`,
-    [jobs],
+    jobGapBucketsStatement(jobs),
   );
   const bounds: number[] = [...GAP_BUCKETS, Infinity];
   for (const row of buckets.rows) {
@@ -87,13 +82,7 @@ export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Pro
     duplicates_found: string;
     duration_seconds: number;
     horizon_lag_seconds: number | null;
-  }>(
-    `SELECT DISTINCT ON (job) job, rows_examined, duplicates_found, duration_seconds, horizon_lag_seconds
-       FROM ${STATE_SCHEMA}.run_history
-      WHERE job = ANY($1) AND outcome <> 'skipped'
-      ORDER BY job, started_at DESC, id DESC`,
-    [jobs],
-  );
+  }>(latestRunsStatement(jobs));
   for (const row of lastRuns.rows) {
     const m = byJob.get(row.job);
     if (!m) continue;
