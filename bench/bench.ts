@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../src/demo/embeddedPostgres.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../demo/embeddedPostgres.js';
 import { runChild } from './child.js';
 import { LAYOUTS, readConfig, type BenchConfig, type Layout } from './config.js';
 import {

@@ -5,6 +5,7 @@ import { serveCommand } from './commands/serve.js';
 import { sqlCommand } from './commands/sql.js';
 import { statusCommand } from './commands/status.js';
 import { ConfigError } from './config/errors.js';
+import { PRODUCT } from './config/product.js';
 import { ConnectionError } from './db/connect.js';
 
 /** argv -> command -> exit code; nothing else lives here. */
@@ -55,7 +56,7 @@ Example:
 `;
 
 function fail(message: string, code: number): number {
-  process.stderr.write(`status-reconciler: ${message}\n`);
+  process.stderr.write(`${PRODUCT}: ${message}\n`);
   return code;
 }
 
@@ -99,7 +100,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`status-reconciler: ${String(error)}\n`);
+    process.stderr.write(`${PRODUCT}: ${String(error)}\n`);
     process.exitCode = EXIT.failed;
   },
 );

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { PRODUCT } from './config/product.js';
 
 export type { Logger };
 
@@ -9,7 +10,7 @@ export type { Logger };
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
     {
-      name: 'status-reconciler',
+      name: PRODUCT,
       level,
       base: { pid: process.pid },
       redact: {

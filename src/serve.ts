@@ -3,13 +3,15 @@ import { schedule, type ScheduledTask } from 'node-cron';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Job } from './config/job.js';
+import { APPLICATION_NAME } from './config/product.js';
 import type { Logger } from './log.js';
 import { buildRegistry } from './metrics/registry.js';
 import { startMetricsServer, type Health } from './metrics/server.js';
 import { readJobMetrics, type JobMetrics } from './metrics/snapshot.js';
-import type { JobResult } from './reconcile/reconcileJob.js';
-import { logSummary, prepareJobs } from './reconcile/runJobs.js';
+import { warnMissingIndexes } from './dba/indexWarnings.js';
 import { reconcileJob } from './reconcile/reconcileJob.js';
+import type { JobResult } from './reconcile/result.js';
+import { logSummary, prepareJobs } from './reconcile/runJobs.js';
 
 export interface ServeOptions {
   database: pg.ClientConfig;
@@ -40,7 +42,7 @@ const DB_CHECK_TIMEOUT_MS = 3000;
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { database, jobs, logger } = options;
   // Validate every job and migrate once up front: bad configuration fails the start (exit 2).
-  await prepareJobs(database, jobs, { dryRun: false, logger });
+  await prepareJobs(database, jobs, { dryRun: false, inspect: warnMissingIndexes(logger) });
 
   const startedAt = Date.now();
   const controller = new AbortController();
@@ -48,7 +50,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const pool = new pg.Pool({
     ...database,
     max: 2,
-    application_name: 'status-reconciler:serve',
+    application_name: APPLICATION_NAME.serve,
     connectionTimeoutMillis: DB_CHECK_TIMEOUT_MS,
   });
   pool.on('error', (error) => logger.warn({ err: error }, 'idle metrics connection failed'));

@@ -1,8 +1,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readEnvironment, type Environment } from '../config/environment.js';
 import { ConfigError } from '../config/errors.js';
+import type { Job } from '../config/job.js';
+import { loadJobs } from '../config/loadJobs.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Strict parsing whose errors say what was expected (node:util's name only the offender). */
-export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(
+export function parseCommandArgs<T extends Options>(
   command: string,
   usage: string,
   argv: string[],
@@ -26,4 +31,32 @@ export function requireJobsPath(command: string, usage: string, path: string | u
     );
   }
   return path;
+}
+
+export const JOB_OPTIONS = {
+  jobs: { type: 'string' },
+  job: { type: 'string', multiple: true },
+} as const satisfies Options;
+
+/**
+ * What every command over job files does first, in this order, each step throwing a
+ * ConfigError (exit 2) before anything is changed: parse the arguments (--jobs, --job and
+ * the command's own, which `validate` may check), require --jobs, read the environment, load
+ * the jobs.
+ */
+export function parseJobsCommand<T extends Options>(
+  command: string,
+  usage: string,
+  argv: string[],
+  options: T,
+  validate?: (values: Record<string, unknown>) => void,
+) {
+  const { values } = parseCommandArgs(command, usage, argv, { ...JOB_OPTIONS, ...options });
+  const common = values as { jobs?: string; job?: string[] };
+  const path = requireJobsPath(command, usage, common.jobs);
+  validate?.(values);
+  const only = common.job ?? [];
+  const env: Environment = readEnvironment();
+  const jobs: Job[] = loadJobs(path, only);
+  return { values, path, only, env, jobs };
 }

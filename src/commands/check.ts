@@ -1,8 +1,8 @@
-import { readEnvironment } from '../config/environment.js';
-import { loadJobs } from '../config/loadJobs.js';
-import { connect } from '../db/connect.js';
+import { APPLICATION_NAME, PRODUCT } from '../config/product.js';
+import { withClient } from '../db/connect.js';
 import { checkDatabase, checkJob, renderReport, reportReady, type JobCheck } from '../dba/checkJob.js';
-import { parseCommandArgs, requireJobsPath } from './args.js';
+import { readOnlySessionStatement } from '../sql/session.js';
+import { parseJobsCommand } from './args.js';
 
 export const CHECK_USAGE = 'check --jobs PATH [--job NAME]...';
 
@@ -13,31 +13,20 @@ export const CHECK_USAGE = 'check --jobs PATH [--job NAME]...';
  * could not write.
  */
 export async function checkCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs('check', CHECK_USAGE, argv, {
-    jobs: { type: 'string' },
-    job: { type: 'string', multiple: true },
-  });
-  const path = requireJobsPath('check', CHECK_USAGE, values.jobs);
-  const env = readEnvironment();
-  const jobs = loadJobs(path, values.job ?? []);
-  const connection = await connect(env.database, 'status-reconciler:check');
-  try {
-    await connection.client.query('SET default_transaction_read_only = on');
-    const database = await checkDatabase(connection.client, (role) =>
-      sqlCommandLine(path, values.job ?? [], role),
-    );
+  const { path, only, env, jobs } = parseJobsCommand('check', CHECK_USAGE, argv, {});
+  return withClient(env.database, APPLICATION_NAME.check, async (client) => {
+    await client.query(readOnlySessionStatement());
+    const database = await checkDatabase(client, (role) => sqlCommandLine(path, only, role));
     const checks: JobCheck[] = [];
-    for (const job of jobs) checks.push(await checkJob(connection.client, job, database.role));
+    for (const job of jobs) checks.push(await checkJob(client, job, database.role));
     process.stdout.write(renderReport(database, checks));
     return reportReady(database, checks) ? 0 : 2;
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 /** The `sql` command line for these job files and role, quoted for a POSIX shell. */
 function sqlCommandLine(path: string, only: string[], role: string): string {
   const quote = (s: string): string => (/^[\w./:@=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
   const jobs = only.flatMap((j) => ['--job', quote(j)]);
-  return ['status-reconciler sql --jobs', quote(path), ...jobs, '--role', quote(role)].join(' ');
+  return [`${PRODUCT} sql --jobs`, quote(path), ...jobs, '--role', quote(role)].join(' ');
 }

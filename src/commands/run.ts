@@ -1,24 +1,19 @@
-import { readEnvironment } from '../config/environment.js';
-import { loadJobs } from '../config/loadJobs.js';
+import { PRODUCT } from '../config/product.js';
+import { warnMissingIndexes } from '../dba/indexWarnings.js';
 import { createLogger } from '../log.js';
 import { pushAfterRun } from '../metrics/publish.js';
 import { runJobs } from '../reconcile/runJobs.js';
 import { installSignalHandlers } from '../signals.js';
-import { parseCommandArgs, requireJobsPath } from './args.js';
+import { parseJobsCommand } from './args.js';
 
 export const RUN_USAGE = 'run --jobs PATH [--job NAME]... [--dry-run] [--full]';
 
 /** One pass over the jobs, a push per job when PUSHGATEWAY_URL is set; returns the exit code. */
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs('run', RUN_USAGE, argv, {
-    jobs: { type: 'string' },
-    job: { type: 'string', multiple: true },
+  const { values, env, jobs } = parseJobsCommand('run', RUN_USAGE, argv, {
     'dry-run': { type: 'boolean', default: false },
     full: { type: 'boolean', default: false },
   });
-  const path = requireJobsPath('run', RUN_USAGE, values.jobs);
-  const env = readEnvironment();
-  const jobs = loadJobs(path, values.job ?? []);
   const logger = createLogger(env.logLevel);
   const signals = installSignalHandlers((signal) =>
     logger.warn({ signal }, 'stopping after the batch in hand (send again to exit at once)'),
@@ -31,13 +26,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       logger,
       signal: signals.signal,
       historyDays: env.historyDays,
+      inspect: warnMissingIndexes(logger),
       afterJob: gateway ? (result) => pushAfterRun(env.database, gateway, result, logger) : undefined,
     });
     const failed = results.filter((r) => r.outcome === 'failure');
     for (const r of failed) {
-      process.stderr.write(
-        `status-reconciler: job "${r.job}" failed: ${r.error?.message ?? 'unknown error'}\n`,
-      );
+      process.stderr.write(`${PRODUCT}: job "${r.job}" failed: ${r.error?.message ?? 'unknown error'}\n`);
     }
     return failed.length > 0 ? 1 : 0;
   } finally {

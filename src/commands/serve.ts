@@ -1,21 +1,13 @@
-import { readEnvironment } from '../config/environment.js';
-import { loadJobs } from '../config/loadJobs.js';
 import { createLogger } from '../log.js';
 import { serve } from '../serve.js';
 import { installSignalHandlers } from '../signals.js';
-import { parseCommandArgs, requireJobsPath } from './args.js';
+import { parseJobsCommand } from './args.js';
 
 export const SERVE_USAGE = 'serve --jobs PATH [--job NAME]...';
 
 /** Runs until SIGTERM/SIGINT, then stops gracefully and returns 0. */
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs('serve', SERVE_USAGE, argv, {
-    jobs: { type: 'string' },
-    job: { type: 'string', multiple: true },
-  });
-  const path = requireJobsPath('serve', SERVE_USAGE, values.jobs);
-  const env = readEnvironment();
-  const jobs = loadJobs(path, values.job ?? []);
+  const { env, jobs } = parseJobsCommand('serve', SERVE_USAGE, argv, {});
   const logger = createLogger(env.logLevel);
   const serving = await serve({
     database: env.database,

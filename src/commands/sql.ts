@@ -1,7 +1,7 @@
 import { ConfigError } from '../config/errors.js';
 import { loadJobs } from '../config/loadJobs.js';
 import { DEFAULT_ROLE, sqlScript } from '../dba/sqlScript.js';
-import { parseCommandArgs, requireJobsPath } from './args.js';
+import { JOB_OPTIONS, parseCommandArgs, requireJobsPath } from './args.js';
 
 export const SQL_USAGE = 'sql --jobs PATH [--job NAME]... [--role NAME]';
 
@@ -11,9 +11,9 @@ export const SQL_USAGE = 'sql --jobs PATH [--job NAME]... [--role NAME]';
  * Reads only the job files: it needs no database and never connects.
  */
 export async function sqlCommand(argv: string[]): Promise<number> {
+  // No environment: `sql` never connects, so nothing of it applies.
   const { values } = parseCommandArgs('sql', SQL_USAGE, argv, {
-    jobs: { type: 'string' },
-    job: { type: 'string', multiple: true },
+    ...JOB_OPTIONS,
     role: { type: 'string', default: DEFAULT_ROLE },
   });
   const path = requireJobsPath('sql', SQL_USAGE, values.jobs);

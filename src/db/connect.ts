@@ -65,3 +65,20 @@ export async function connect(config: pg.ClientConfig, applicationName: string):
   connection.pid = rows[0]?.pid ?? 0;
   return connection;
 }
+
+/**
+ * Runs fn on a client of its own and closes it whatever happens: the one place that opens
+ * and closes a short-lived connection (graphile-worker's withPgClient), so none can leak.
+ */
+export async function withClient<T>(
+  config: pg.ClientConfig,
+  applicationName: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const connection = await connect(config, applicationName);
+  try {
+    return await fn(connection.client);
+  } finally {
+    await connection.close();
+  }
+}

@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { connect } from '../db/connect.js';
+import { APPLICATION_NAME } from '../config/product.js';
+import { withClient } from '../db/connect.js';
 import type { Logger } from '../log.js';
-import type { JobResult } from '../reconcile/reconcileJob.js';
+import type { JobResult } from '../reconcile/result.js';
 import { pushJobMetrics } from './push.js';
 import { readJobMetrics } from './snapshot.js';
 
@@ -20,13 +21,9 @@ export async function pushAfterRun(
   if (result.dryRun) return false;
   const log = logger.child({ job: result.job });
   try {
-    const connection = await connect(database, 'status-reconciler');
-    let metrics;
-    try {
-      [metrics] = await readJobMetrics(connection.client, [result.job]);
-    } finally {
-      await connection.close();
-    }
+    const [metrics] = await withClient(database, APPLICATION_NAME.writer, (client) =>
+      readJobMetrics(client, [result.job]),
+    );
     if (!metrics) return false;
     await pushJobMetrics(gatewayUrl, metrics);
     log.debug({ pushgateway: new URL(gatewayUrl).host }, 'metrics pushed');

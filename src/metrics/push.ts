@@ -1,8 +1,9 @@
 import { Pushgateway } from 'prom-client';
+import { PRODUCT } from '../config/product.js';
 import { buildRegistry, JOB_LABEL } from './registry.js';
 import type { JobMetrics } from './snapshot.js';
 
-export const PUSH_JOB_NAME = 'status-reconciler';
+export const PUSH_JOB_NAME = PRODUCT;
 const PUSH_TIMEOUT_MS = 10_000;
 
 /**

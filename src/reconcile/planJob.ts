@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ConfigError, invalidField } from '../config/errors.js';
-import { formatName, type Job, type QualifiedName } from '../config/job.js';
+import { formatName, tieBreakerColumn, timeColumn, type Job, type QualifiedName } from '../config/job.js';
 import {
   ARCHIVED_AT,
   REPEATED_ID,
@@ -95,7 +95,9 @@ export async function planJob(client: pg.ClientBase, job: Job): Promise<JobPlan>
   const key = pick(job, 'key', columns);
   const orderBy = pick(job, 'orderBy', columns);
   const compare = pick(job, 'compare', columns);
-  const time = orderBy[0] as ColumnInfo;
+  // Both are orderBy columns, found above.
+  const column = (name: string): ColumnInfo => orderBy.find((c) => c.name === name) as ColumnInfo;
+  const time = column(timeColumn(job));
   if (!TIME_TYPES.includes(time.typeName)) {
     throw new ConfigError(
       `${job.source}: invalid "orderBy": its first column "${time.name}" has type ${time.type}; ` +
@@ -111,7 +113,7 @@ export async function planJob(client: pg.ClientBase, job: Job): Promise<JobPlan>
     orderBy,
     compare,
     time,
-    tieBreaker: orderBy[orderBy.length - 1] as ColumnInfo,
+    tieBreaker: column(tieBreakerColumn(job)),
     timeType: time.typeName as TimeType,
     archiveExists,
   };

@@ -1,58 +1,45 @@
 import type pg from 'pg';
-import { connect } from '../db/connect.js';
-import { inShortTransaction, type Timeouts } from '../db/transaction.js';
+import { APPLICATION_NAME } from '../config/product.js';
+import { withClient, type Connection } from '../db/connect.js';
+import type { JobPlan } from '../db/plan.js';
+import { inShortTransaction } from '../db/transaction.js';
+import type { Logger } from '../log.js';
+import { writeCheckpointStatement } from '../sql/checkpoint.js';
 import {
   addTotalsStatement,
   countRunStatement,
   insertRunStatement,
   pruneRunsStatement,
-  type TotalsDelta,
 } from '../sql/totals.js';
-import { GapHistogram } from './gapHistogram.js';
-import type { JobResult } from './reconcileJob.js';
+import type { UncommittedCounts } from './passCounts.js';
+import type { JobResult } from './result.js';
 
-/**
- * Counts gathered since the last commit of the job's totals. They are committed with the
- * batch they lead up to, so removals are never counted without their rows going (or the
- * reverse). A run killed after a batch commits will examine the rows after that batch
- * again on its next run and count them again: rows_examined and duplicates_found may
- * over-count by at most one batch's stretch per crash; duplicates_removed is exact.
- */
-export class PendingTotals {
-  rowsExamined = 0;
-  duplicatesFound = 0;
-  gaps = new GapHistogram();
-
-  /** The delta to commit with `removed` rows, and a fresh start for the next one. */
-  take(removed: number): TotalsDelta {
-    const delta: TotalsDelta = {
-      rowsExamined: this.rowsExamined,
-      duplicatesFound: this.duplicatesFound,
-      duplicatesRemoved: removed,
-      gapCounts: this.gaps.counts,
-      gapSum: this.gaps.sum,
-    };
-    this.rowsExamined = 0;
-    this.duplicatesFound = 0;
-    this.gaps = new GapHistogram();
-    return delta;
-  }
+/** What a pass that ended well commits together with its run record. */
+export interface RunCommit {
+  /** The horizon of a completed pass: the next incremental pass starts there. */
+  checkpoint?: string;
+  /** Counts gathered after the last batch (rows examined, nothing removed). */
+  uncommitted?: UncommittedCounts;
 }
 
-export const DEFAULT_HISTORY_DAYS = 30;
-
-/** The run_history row and the run counter, in the caller's transaction. */
-export async function recordRun(
-  client: pg.Client,
+async function insertRecord(
+  client: pg.ClientBase,
+  plan: JobPlan,
   result: JobResult,
+  commit: RunCommit,
   historyDays: number,
-  finalDelta?: TotalsDelta,
 ): Promise<void> {
-  if (finalDelta) await client.query(addTotalsStatement(result.job, finalDelta));
-  await client.query(countRunStatement(result.job, result.outcome));
+  const job = plan.job.name;
+  if (commit.checkpoint !== undefined) {
+    await client.query(writeCheckpointStatement(job, commit.checkpoint, plan.timeType));
+  }
+  if (commit.uncommitted) {
+    await client.query(addTotalsStatement(job, { ...commit.uncommitted, duplicatesRemoved: 0 }));
+  }
+  await client.query(countRunStatement(job, result.outcome));
   await client.query(
     insertRunStatement({
-      job: result.job,
+      job,
       startedAt: result.startedAt,
       outcome: result.outcome,
       scope: result.scope,
@@ -67,29 +54,42 @@ export async function recordRun(
       error: result.error?.message ?? result.reason,
     }),
   );
-  await client.query(pruneRunsStatement(result.job, historyDays));
+  await client.query(pruneRunsStatement(job, historyDays));
 }
 
 /**
- * A failed run is recorded on a connection of its own: the run's may be the reason it
- * failed. Best effort: when the database is unreachable there is nothing to record into,
- * and the caller logs the failure anyway.
+ * Records a run (not a dry run) once, whatever its outcome, and returns the result as
+ * recorded. A pass that ended well records on its own writer, which still holds the job's
+ * lock, in one short transaction with its checkpoint and last counts; should that fail,
+ * the run is a failure. A failed run is recorded on a connection of its own (the pass's
+ * may be why it failed), best effort: when the database is unreachable there is nothing
+ * to record into, and the summary line reports the failure anyway.
  */
-export async function recordFailedRun(
+export async function recordRun(
   database: pg.ClientConfig,
-  result: JobResult,
+  writer: Connection | undefined,
+  plan: JobPlan,
+  ended: { result: JobResult; commit: RunCommit },
   historyDays: number,
-  timeouts: Timeouts,
-): Promise<Error | undefined> {
-  try {
-    const connection = await connect(database, 'status-reconciler');
+  log: Logger,
+): Promise<JobResult> {
+  let result = ended.result;
+  if (result.outcome !== 'failure' && writer) {
     try {
-      await inShortTransaction(connection.client, timeouts, (c) => recordRun(c, result, historyDays));
-    } finally {
-      await connection.close();
+      await inShortTransaction(writer.client, plan.job, (c) =>
+        insertRecord(c, plan, result, ended.commit, historyDays),
+      );
+      return result;
+    } catch (error) {
+      result = { ...result, outcome: 'failure', error: error as Error };
     }
-    return undefined;
-  } catch (error) {
-    return error as Error;
   }
+  try {
+    await withClient(database, APPLICATION_NAME.writer, (client) =>
+      inShortTransaction(client, plan.job, (c) => insertRecord(c, plan, result, {}, historyDays)),
+    );
+  } catch (error) {
+    log.warn({ err: error }, 'could not record the failed run');
+  }
+  return result;
 }

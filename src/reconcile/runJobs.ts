@@ -1,12 +1,16 @@
 import type pg from 'pg';
 import type { Job } from '../config/job.js';
+import { APPLICATION_NAME } from '../config/product.js';
+import { withClient } from '../db/connect.js';
 import type { JobPlan } from '../db/plan.js';
-import { planJob } from './planJob.js';
-import { connect } from '../db/connect.js';
-import { migrate } from './migrate.js';
-import { indexFindings, readTableIndexes } from '../dba/indexes.js';
 import type { Logger } from '../log.js';
-import { reconcileJob, type JobResult, type RunOptions } from './reconcileJob.js';
+import { migrate } from './migrate.js';
+import { planJob } from './planJob.js';
+import { reconcileJob } from './reconcileJob.js';
+import type { JobResult, RunOptions } from './result.js';
+
+/** Looks at a job's plan before it runs (e.g. the commands' warning about missing indexes). */
+export type PlanInspector = (client: pg.ClientBase, plan: JobPlan) => Promise<void>;
 
 /**
  * Checks every job against the catalog (throws ConfigError, changing nothing, when one is
@@ -15,34 +19,18 @@ import { reconcileJob, type JobResult, type RunOptions } from './reconcileJob.js
 export async function prepareJobs(
   database: pg.ClientConfig,
   jobs: Job[],
-  options: { dryRun: boolean; logger?: Logger },
+  options: { dryRun: boolean; inspect?: PlanInspector },
 ): Promise<JobPlan[]> {
-  const setup = await connect(database, 'status-reconciler');
-  try {
+  return withClient(database, APPLICATION_NAME.writer, async (client) => {
     const plans: JobPlan[] = [];
     for (const job of jobs) {
-      const plan = await planJob(setup.client, job);
-      if (options.logger) await warnMissingIndexes(setup.client, plan, options.logger);
+      const plan = await planJob(client, job);
+      await options.inspect?.(client, plan);
       plans.push(plan);
     }
-    if (!options.dryRun) await migrate(setup.client);
+    if (!options.dryRun) await migrate(client);
     return plans;
-  } finally {
-    await setup.close();
-  }
-}
-
-/*
- * Without a btree on key + orderBy every re-verification is a sequential scan, and a batch
- * on a million-row table outlives statement_timeout (measured: BENCHMARKS.md, F1); without
- * one on the first orderBy column an incremental pass reads the whole table. A warning, not
- * a refusal: small tables do fine without, and `check` prints the same fix.
- */
-async function warnMissingIndexes(client: pg.Client, plan: JobPlan, logger: Logger): Promise<void> {
-  const missing = indexFindings(plan, await readTableIndexes(client, plan)).filter((f) => f.level === 'fail');
-  for (const finding of missing) {
-    logger.warn({ job: plan.job.name, fix: finding.fix.join('\n') }, finding.message);
-  }
+  });
 }
 
 /** The one summary line per job and run. */
@@ -76,9 +64,9 @@ function round(seconds: number): number {
 export async function runJobs(
   database: pg.ClientConfig,
   jobs: Job[],
-  options: RunOptions & { afterJob?: (result: JobResult) => Promise<unknown> },
+  options: RunOptions & { inspect?: PlanInspector; afterJob?: (result: JobResult) => Promise<unknown> },
 ): Promise<JobResult[]> {
-  const plans = await prepareJobs(database, jobs, { dryRun: options.dryRun, logger: options.logger });
+  const plans = await prepareJobs(database, jobs, { dryRun: options.dryRun, inspect: options.inspect });
   const results: JobResult[] = [];
   for (const plan of plans) {
     if (options.signal?.aborted) break;

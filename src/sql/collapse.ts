@@ -28,7 +28,7 @@ export function collapseStatement(plan: JobPlan, batch: DuplicateRef[]): Stateme
   const t = qualified(plan.job.table);
   const keys = plan.key.map((c) => ident(c.name));
   const orders = plan.orderBy.map((c) => ident(c.name));
-  const last = orders[orders.length - 1] as string;
+  const last = ident(plan.tieBreaker.name);
   const batchColumns = [...keys.map((_, i) => `k${i}`), ...orders.map((_, i) => `o${i}`)];
   const arrays = [...plan.key, ...plan.orderBy].map((c, i) => `$${i + 1}::${c.type}[]`);
   const values: unknown[] = [

@@ -1,8 +1,6 @@
 import type { JobPlan } from '../db/plan.js';
+import { APPLICATION_NAME } from '../config/product.js';
 import type { Statement } from './types.js';
-
-/** application_name of our scanning sessions: read-only, so they never hold the horizon back. */
-export const SCAN_APPLICATION_NAME = 'status-reconciler:scan';
 
 /**
  * The settle horizon: rows with an orderBy time below it are settled, i.e. no transaction
@@ -40,7 +38,7 @@ export function horizonStatement(
   excludePids: number[],
   storedCheckpoint: string | undefined,
 ): Statement {
-  const exact = (plan.orderBy[0] as { type: string }).type;
+  const exact = plan.time.type;
   return {
     text: `
 WITH h AS (
@@ -68,7 +66,7 @@ SELECT v.horizon::text AS horizon,
        v.hidden AS "hiddenSessions",
        coalesce(v.horizon <= $4::${exact}, false) AS "behindCheckpoint"
 FROM v`,
-    values: [plan.job.settleSeconds, excludePids, SCAN_APPLICATION_NAME, storedCheckpoint ?? null],
+    values: [plan.job.settleSeconds, excludePids, APPLICATION_NAME.scan, storedCheckpoint ?? null],
   };
 }
 

@@ -1,3 +1,4 @@
+import { PRODUCT } from '../config/product.js';
 import type { Statement } from './types.js';
 
 /*
@@ -11,14 +12,14 @@ import type { Statement } from './types.js';
  */
 export function tryLockStatement(lockName: string): Statement {
   return {
-    text: `SELECT pg_try_advisory_lock(hashtext('status-reconciler'), hashtext($1)) AS locked`,
-    values: [lockName],
+    text: `SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS locked`,
+    values: [PRODUCT, lockName],
   };
 }
 
 export function unlockStatement(lockName: string): Statement {
   return {
-    text: `SELECT pg_advisory_unlock(hashtext('status-reconciler'), hashtext($1)) AS unlocked`,
-    values: [lockName],
+    text: `SELECT pg_advisory_unlock(hashtext($1), hashtext($2)) AS unlocked`,
+    values: [PRODUCT, lockName],
   };
 }

@@ -26,7 +26,7 @@ export function scanStatement(plan: JobPlan, horizon: string, checkpoint: string
   const time = plan.timeType;
   const keys = plan.key.map((c) => ident(c.name));
   const orders = plan.orderBy.map((c) => ident(c.name));
-  const first = orders[0] as string;
+  const first = ident(plan.time.name);
   const window = `PARTITION BY ${keys.map((k) => `t.${k}`).join(', ')} ORDER BY ${orders.map((o) => `t.${o}`).join(', ')}`;
   const sameAsPrevious = plan.compare
     .map((c) => `(lag(t.${ident(c.name)}) OVER w) IS NOT DISTINCT FROM t.${ident(c.name)}`)
@@ -78,5 +78,31 @@ SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined FROM (
 ) s
 WHERE s.dup OR s.examined IS NOT NULL`,
     values,
+  };
+}
+
+/**
+ * Opens the scan's snapshot: one REPEATABLE READ READ ONLY transaction for the whole stream.
+ * The scan may be long and sits idle while a batch commits, so no role or database default
+ * may kill it. pg-cursor fetches in portions, which runs any parallel plan without workers,
+ * so the planner costs plans without them.
+ */
+export function openScanSnapshotStatements(): Statement[] {
+  return [
+    { text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', values: [] },
+    {
+      text: `SELECT set_config('statement_timeout', '0', true),
+                    set_config('idle_in_transaction_session_timeout', '0', true),
+                    set_config('max_parallel_workers_per_gather', '0', true)`,
+      values: [],
+    },
+  ];
+}
+
+/** The planner's row estimate of the table (pg_class.reltuples), for a full pass's time left. */
+export function estimatedRowsStatement(plan: JobPlan): Statement {
+  return {
+    text: `SELECT greatest(reltuples, 0)::bigint::text AS n FROM pg_catalog.pg_class WHERE oid = $1::regclass`,
+    values: [qualified(plan.job.table)],
   };
 }

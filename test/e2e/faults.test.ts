@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/demo/embeddedPostgres.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../demo/embeddedPostgres.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   collapse,

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/demo/embeddedPostgres.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../demo/embeddedPostgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { parseJob, type Job } from '../../src/config/job.js';
 import { runJobs } from '../../src/reconcile/runJobs.js';
-import type { JobResult } from '../../src/reconcile/reconcileJob.js';
+import type { JobResult } from '../../src/reconcile/result.js';
 import type { TestDatabase } from './database.js';
 
 export const silentLogger = createLogger('silent');

@@ -1,0 +1,15 @@
+/**
+ * The product's name, as PostgreSQL, the Pushgateway and the logs see it. Operators filter
+ * on it (pg_stat_activity.application_name LIKE 'status-reconciler%', job="status-reconciler"),
+ * so it is spelt once, here.
+ */
+export const PRODUCT = 'status-reconciler';
+
+/** application_name of each kind of session we open: the writer's is the bare name. */
+export const APPLICATION_NAME = {
+  writer: PRODUCT,
+  /** Read-only scans: the horizon ignores them (src/sql/horizon.ts), so keep it unique. */
+  scan: `${PRODUCT}:scan`,
+  check: `${PRODUCT}:check`,
+  serve: `${PRODUCT}:serve`,
+} as const;

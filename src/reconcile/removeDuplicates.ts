@@ -1,0 +1,79 @@
+import type { Connection } from '../db/connect.js';
+import type { JobPlan } from '../db/plan.js';
+import type { Logger } from '../log.js';
+import { estimatedRowsStatement, scanStatement } from '../sql/scan.js';
+import { BatchRemover } from './batchRemover.js';
+import type { PassCounts } from './passCounts.js';
+import { ProgressReporter } from './progress.js';
+import { streamScan } from './streamScan.js';
+
+/** The rows a pass judges: those below the horizon, of objects with rows since `from` if given. */
+export interface ScanWindow {
+  horizon: string;
+  /** The stored checkpoint an incremental pass starts from; undefined: a full pass. */
+  from: string | undefined;
+}
+
+export interface RemoveOptions {
+  dryRun: boolean;
+  signal: AbortSignal | undefined;
+  log: Logger;
+}
+
+/**
+ * The pass proper: streams the duplicates below the horizon (scanner) and removes them in
+ * re-verified batches (writer), counting into `counts` as it goes, so a pass that fails
+ * half-way still reports what it committed. Stopping (the signal): the batch in flight
+ * settles, the partial one is left for the next run rather than started after the stop.
+ */
+export async function removeDuplicates(
+  connections: { writer: Connection; scanner: Connection },
+  plan: JobPlan,
+  window: ScanWindow,
+  counts: PassCounts,
+  options: RemoveOptions,
+): Promise<void> {
+  const { writer, scanner } = connections;
+  const expected = window.from === undefined ? await estimatedRows(writer, plan) : undefined;
+  const progress = new ProgressReporter(options.log, 5000, expected);
+  const batches = new BatchRemover(writer, plan, counts, options.dryRun);
+  // Output columns of the scan: key..., orderBy..., dup, gap, examined.
+  const keys = plan.key.length;
+  const orders = plan.orderBy.length;
+  const [dup, gap, examined] = [keys + orders, keys + orders + 1, keys + orders + 2];
+
+  const opened = performance.now();
+  try {
+    for await (const rows of streamScan(scanner, scanStatement(plan, window.horizon, window.from))) {
+      for (const row of rows) {
+        if (row[dup] === 't') {
+          counts.found(Number(row[gap]));
+          await batches.add({
+            key: row.slice(0, keys) as string[],
+            orderBy: row.slice(keys, keys + orders) as string[],
+          });
+        }
+        const n = row[examined];
+        if (n !== null && n !== undefined) counts.examined(Number(n));
+      }
+      progress.maybeReport(counts);
+      if (options.signal?.aborted) break;
+      // The writer holds the job's lock: once it is gone, stop rather than hold the snapshot.
+      if (writer.failure) throw writer.failure;
+    }
+  } catch (error) {
+    // Whatever failed, the batch in flight settles before the pass reports what it did.
+    await batches.settle().catch(() => undefined);
+    throw error;
+  } finally {
+    counts.snapshotSeconds = (performance.now() - opened) / 1000;
+  }
+  if (!options.signal?.aborted) await batches.flush();
+  await batches.settle();
+}
+
+async function estimatedRows(writer: Connection, plan: JobPlan): Promise<number | undefined> {
+  const { rows } = await writer.client.query<{ n: string }>(estimatedRowsStatement(plan));
+  const n = Number(rows[0]?.n);
+  return n > 0 ? n : undefined;
+}

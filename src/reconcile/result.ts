@@ -1,0 +1,42 @@
+import type { Logger } from '../log.js';
+import type { RunOutcome } from '../sql/totals.js';
+import type { GapHistogram } from './gapHistogram.js';
+
+export interface RunOptions {
+  dryRun: boolean;
+  full: boolean;
+  logger: Logger;
+  /** Aborting stops the pass after the batch in hand; the checkpoint is then not advanced. */
+  signal?: AbortSignal;
+  /** Days of run_history to keep (default 30). */
+  historyDays?: number;
+}
+
+export const DEFAULT_HISTORY_DAYS = 30;
+
+/** 'full' judges every object; 'incremental' only those with rows since the checkpoint. */
+export type Scope = 'full' | 'incremental';
+
+/** What one pass of one job did; the source of the summary log line, run history and metrics. */
+export interface JobResult {
+  job: string;
+  outcome: RunOutcome;
+  dryRun: boolean;
+  scope: Scope;
+  rowsExamined: number;
+  duplicatesFound: number;
+  duplicatesRemoved: number;
+  batches: number;
+  horizon: string | undefined;
+  horizonLagSeconds: number | undefined;
+  /** Where the incremental pass started (the stored checkpoint); undefined on a full pass. */
+  checkpoint: string | undefined;
+  /** How long the scan's read-only snapshot stayed open (it holds back vacuum meanwhile). */
+  snapshotSeconds: number;
+  durationSeconds: number;
+  startedAt: Date;
+  gaps: GapHistogram;
+  /** Why a pass did nothing (skipped, or nothing settled since the checkpoint). */
+  reason?: string;
+  error?: Error;
+}
