@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseYamlFile, prometheusRuleProblems, type K8sObject } from './support/manifests.js';
 import { exposedMetricNames, metricNamesIn } from './support/metricNames.js';
-import { findTool, repoPath, runOk, warnMissing } from './support/tools.js';
+import { lookupTool, requireTool } from '../helpers/tools.js';
+import { repoPath, runOk } from './support/tools.js';
 
 /*
  * The alerts: one plain rules file that promtool checks and unit-tests, and the PrometheusRule
@@ -12,8 +13,7 @@ const RULES = repoPath('k8s/monitoring/rules/status-reconciler.rules.yml');
 const RULE_TESTS = repoPath('k8s/monitoring/rules/status-reconciler.rules.test.yml');
 const PROMETHEUS_RULE = repoPath('k8s/monitoring/prometheusrule.yaml');
 
-const promtool = findTool('promtool');
-if (!promtool) warnMissing('promtool', 'promtool check rules and promtool test rules');
+const promtool = lookupTool('promtool');
 
 interface Rule {
   alert?: string;
@@ -94,11 +94,13 @@ describe('alerting rules', () => {
     }
   });
 
-  it.skipIf(!promtool)('passes promtool check rules', () => {
-    expect(runOk(promtool!, ['check', 'rules', RULES])).toMatch(/SUCCESS: 4 rules found/);
+  it('passes promtool check rules', (context) => {
+    const bin = requireTool(promtool, context);
+    expect(runOk(bin, ['check', 'rules', RULES])).toMatch(/SUCCESS: 4 rules found/);
   });
 
-  it.skipIf(!promtool)('passes promtool test rules', () => {
-    expect(runOk(promtool!, ['test', 'rules', RULE_TESTS])).toMatch(/SUCCESS/);
+  it('passes promtool test rules', (context) => {
+    const bin = requireTool(promtool, context);
+    expect(runOk(bin, ['test', 'rules', RULE_TESTS])).toMatch(/SUCCESS/);
   });
 });

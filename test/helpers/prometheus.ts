@@ -5,21 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Which of the Debian tools are on PATH (CI installs them; a fresh laptop may not have them). */
-export function missingTools(tools: string[]): string[] {
-  return tools.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-}
-
-export function skipReason(tools: string[]): string | undefined {
-  const missing = missingTools(tools);
-  if (missing.length === 0) return undefined;
-  const reason =
-    `skipped: ${missing.join(', ')} not installed ` +
-    '(apt-get install -y --no-install-recommends prometheus prometheus-pushgateway; .ci/run does this)';
-  console.warn(reason);
-  return reason;
-}
-
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -116,8 +101,14 @@ export interface PromSample {
   value: [number, string];
 }
 
-/** Runs promtool check metrics on an exposition; returns its exit code and output. */
-export function promtoolCheckMetrics(exposition: string): { status: number | null; output: string } {
-  const result = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
+/**
+ * Runs promtool check metrics on an exposition; returns its exit code and output. Get `promtool`
+ * from requireTool('promtool', ...) (test/helpers/tools.ts): a missing one fails under CI=true.
+ */
+export function promtoolCheckMetrics(
+  exposition: string,
+  promtool = 'promtool',
+): { status: number | null; output: string } {
+  const result = spawnSync(promtool, ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }

@@ -130,6 +130,25 @@ describe('racing writers while the reconciler runs again and again', () => {
       const full = await runOnce(db, job, { full: true });
       expect(full.duplicatesFound).toBe(0);
       await expectInvariants(mode);
+
+      // The reconciler removed duplicates while the writers raced, not only in the runs after.
+      expect(removedWhileRacing).toBeGreaterThan(0);
+      // Every consecutive duplicate ever inserted was removed once and counted once: the history
+      // now is the shadow's collapse (expectInvariants), so the rows gone are exactly the shadow's
+      // duplicates, and the runs' results, the stored counter and the archive all add up to them.
+      const removed = removedWhileRacing + last.duplicatesRemoved + full.duplicatesRemoved;
+      expect(removed).toBe(Number(dups));
+      const [totals] = await db.query<{ removed: string }>(
+        `SELECT duplicates_removed::text AS removed FROM status_reconciler.totals WHERE job = $1`,
+        [job.name],
+      );
+      expect(Number(totals?.removed)).toBe(removed);
+      if (mode === 'archive') {
+        const [archived] = await db.query<{ n: string }>(
+          `SELECT count(*)::text AS n FROM object_status_archive`,
+        );
+        expect(Number(archived?.n)).toBe(removed);
+      }
       console.log(
         `${mode}: ${stats.inserts} inserts, ${dups} consecutive duplicates, ${runs} runs removed ` +
           `${removedWhileRacing} while racing, final run ${last.duplicatesRemoved}`,

