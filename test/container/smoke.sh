@@ -105,7 +105,9 @@ podman run --rm --network none --read-only "$image" --help >/dev/null || fail "I
 # --- a history table with duplicates -----------------------------------------------------------
 psql "$admin_url" -v ON_ERROR_STOP=1 -Atqc "CREATE DATABASE $database" >/dev/null
 # Object 1: A A B A; object 2: 5 5 5; object 3: NULL NULL 7 (NULL equals NULL); object 4: 1 2 3,
-# all an hour old; then a duplicate of object 4 from now, too recent to judge (settleSeconds 30).
+# all an hour old; then a duplicate of object 4 too recent to judge (settleSeconds 30): dated ten
+# minutes ahead, so it stays unsettled however slowly the two runs below start on a loaded machine
+# (dated now(), it settled and was archived by the second run once the runs took over 30 s).
 psql "$db_url" -v ON_ERROR_STOP=1 -q <<'SQL'
 CREATE TABLE public.object_status (
   id         bigserial PRIMARY KEY,
@@ -120,7 +122,7 @@ SELECT o, s, now() - interval '1 hour' + n * interval '1 second'
                (2, 5, 1), (2, 5, 2), (2, 5, 3),
                (3, NULL, 1), (3, NULL, 2), (3, 7, 3),
                (4, 1, 1), (4, 2, 2), (4, 3, 3)) AS v (o, s, n);
-INSERT INTO public.object_status (object_id, status_id, start_date) VALUES (4, 3, now());
+INSERT INTO public.object_status (object_id, status_id, start_date) VALUES (4, 3, now() + interval '10 minutes');
 SQL
 
 query() { psql "$db_url" -v ON_ERROR_STOP=1 -Atqc "$1"; }
