@@ -2,8 +2,10 @@ import type pg from 'pg';
 import { ConfigError } from '../config/errors.js';
 import { formatName, type Job } from '../config/job.js';
 import type { ColumnInfo } from '../db/plan.js';
-import { planJob } from '../reconcile/planJob.js';
-import { fail, isReady, ok, renderFinding, type Finding } from './finding.js';
+import { archiveProblems } from '../reconcile/checkArchive.js';
+import { columnTypeProblems } from '../reconcile/checkTypes.js';
+import { readPlan } from '../reconcile/planJob.js';
+import { fail, isReady, ok, renderFinding, unfitFinding, type Finding } from './finding.js';
 import { indexFindings, readTableIndexes } from './indexes.js';
 import { jobPrivilegeFindings } from './jobPrivileges.js';
 import { readRole, roleFindings, type RoleInfo } from './role.js';
@@ -41,13 +43,14 @@ function columns(list: ColumnInfo[], withTypes: boolean): string {
 }
 
 /**
- * One job against the live catalog. A job the catalog refuses (planJob's ConfigError: no
- * such table, column or type) is reported as not ready with that message, not thrown.
+ * One job against the live catalog. A job the catalog refuses (readPlan's ConfigError: no
+ * such table, column or type) is reported as not ready with that message, not thrown; what
+ * `run` would refuse after that (planJob's unfitProblems) is reported each with its fix.
  */
 export async function checkJob(client: pg.Client, job: Job, role: RoleInfo): Promise<JobCheck> {
   let plan;
   try {
-    plan = await planJob(client, job);
+    plan = await readPlan(client, job);
   } catch (error) {
     if (error instanceof ConfigError) return { job, findings: [fail(error.message)] };
     throw error;
@@ -58,8 +61,10 @@ export async function checkJob(client: pg.Client, job: Job, role: RoleInfo): Pro
         `orderBy ${columns(plan.orderBy, true)}; compare ${columns(plan.compare, false)}`,
     ),
   ];
+  findings.push(...(await columnTypeProblems(client, job)).map(unfitFinding));
   findings.push(...indexFindings(plan, await readTableIndexes(client, plan)));
   findings.push(...(await jobPrivilegeFindings(client, plan, role)));
+  findings.push(...(await archiveProblems(client, plan)).map(unfitFinding));
   return { job, findings };
 }
 

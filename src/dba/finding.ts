@@ -3,6 +3,8 @@
  * (!) that leaves it ready. `fix` holds what to run, one statement or `--` comment a line,
  * so a DBA can paste the lines as they are.
  */
+import type { Unfit } from '../reconcile/unfit.js';
+
 export type Level = 'ok' | 'fail' | 'warn';
 
 export interface Finding {
@@ -21,6 +23,11 @@ export function fail(message: string, fix: string[] = []): Finding {
 
 export function warn(message: string, fix: string[] = []): Finding {
   return { level: 'warn', message, fix };
+}
+
+/** What `run` refuses (its ConfigError) or would do with a caution, as `check` prints it: same text. */
+export function unfitFinding(unfit: Unfit): Finding {
+  return { level: unfit.level === 'refuse' ? 'fail' : 'warn', message: unfit.message, fix: [...unfit.fix] };
 }
 
 const MARK: Record<Level, string> = { ok: '✓', fail: '✗', warn: '!' };

@@ -2,9 +2,9 @@ import type pg from 'pg';
 import { formatName, type QualifiedName } from '../config/job.js';
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
-import { rowSecurityActiveStatement } from '../sql/privileges.js';
+import { rowSecurityProblems } from '../reconcile/checkRowSecurity.js';
 import { findRelation, schemaExists } from './catalog.js';
-import { fail, ok, type Finding } from './finding.js';
+import { fail, ok, unfitFinding, type Finding } from './finding.js';
 import {
   ARCHIVE_TABLE_PRIVILEGES,
   grantLine,
@@ -61,17 +61,9 @@ export async function jobPrivilegeFindings(
   );
 
   // A row the role cannot see is a row the scan skips: the rows around it would then look
-  // consecutive, and a real transition (A, B, A) could be taken for a duplicate.
-  const { rows } = await client.query<{ active: boolean }>(rowSecurityActiveStatement(tableOid));
-  if (rows[0]?.active) {
-    findings.push(
-      fail(
-        `row-level security is active on ${formatName(job.table)} for role "${role.role}": ` +
-          'the reconciler must see every row of a history to judge it',
-        [`ALTER ROLE ${ident(role.role)} BYPASSRLS;`],
-      ),
-    );
-  }
+  // consecutive, and a real transition (A, B, A) could be taken for a duplicate. `run`
+  // refuses it with the same text (planJob); the archive's is checked there too.
+  findings.push(...(await rowSecurityProblems(client, job)).map(unfitFinding));
 
   if (job.mode === 'archive' && job.archiveTable) {
     const archive = job.archiveTable;

@@ -10,6 +10,10 @@ import {
   type TimeType,
 } from '../db/plan.js';
 import { findRelationStatement, setTimeZoneStatement, tableColumnsStatement } from '../sql/catalog.js';
+import { archiveProblems } from './checkArchive.js';
+import { rowSecurityProblems } from './checkRowSecurity.js';
+import { columnTypeProblems } from './checkTypes.js';
+import { unfitError, type Unfit } from './unfit.js';
 
 /** A table's (or partitioned table's) columns; undefined when there is no such table. */
 export async function describeTable(
@@ -83,8 +87,11 @@ async function checkArchiveTable(client: pg.ClientBase, job: Job, columns: Colum
   return true;
 }
 
-/** Checks a job against the live catalog; throws ConfigError (exit 2) before anything changes. */
-export async function planJob(client: pg.ClientBase, job: Job): Promise<JobPlan> {
+/**
+ * The job's names against the live catalog: the table, its columns and their types, the time
+ * zone, an existing archive table's columns. Throws ConfigError when one is wrong.
+ */
+export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan> {
   const columns = await describeTable(client, job.table);
   if (!columns) {
     throw new ConfigError(
@@ -117,4 +124,29 @@ export async function planJob(client: pg.ClientBase, job: Job): Promise<JobPlan>
     timeType: time.typeName as TimeType,
     archiveExists,
   };
+}
+
+/**
+ * What would make a planned job fail or go wrong once it runs: key, orderBy and compare types
+ * without the operators the reconciler uses on them (src/reconcile/checkTypes.ts), an archive
+ * table that cannot take the archived rows (checkArchive.ts), row-level security that would
+ * hide rows from the role (checkRowSecurity.ts). `check` prints each; `planJob` refuses.
+ */
+export async function unfitProblems(client: pg.ClientBase, plan: JobPlan): Promise<Unfit[]> {
+  return [
+    ...(await columnTypeProblems(client, plan.job)),
+    ...(await archiveProblems(client, plan)),
+    ...(await rowSecurityProblems(client, plan.job)),
+  ];
+}
+
+/**
+ * Checks a job against the live catalog; throws ConfigError (exit 2) before anything changes,
+ * naming every refusal with its fix.
+ */
+export async function planJob(client: pg.ClientBase, job: Job): Promise<JobPlan> {
+  const plan = await readPlan(client, job);
+  const problems = await unfitProblems(client, plan);
+  if (problems.some((p) => p.level === 'refuse')) throw unfitError(job, problems);
+  return plan;
 }
