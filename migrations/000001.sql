@@ -1,5 +1,5 @@
 -- The reconciler's own state. Applied once, in a transaction, under an advisory lock
--- (see src/db/migrate.ts); the schema itself is created by the migrator.
+-- (see src/reconcile/migrate.ts); the schema itself is created by the migrator.
 
 -- Per job: the horizon of the last completed pass. The next incremental pass judges only
 -- objects with rows at or after it. Stored as text in the job's time type (timestamptz,

@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import { buildRegistry } from './metrics/registry.js';
 import { startMetricsServer, type Health } from './metrics/server.js';
 import { readJobMetrics, type JobMetrics } from './metrics/snapshot.js';
+import { inReadTransaction } from './db/transaction.js';
 import { warnMissingIndexes } from './dba/indexWarnings.js';
 import { reconcileJob } from './reconcile/reconcileJob.js';
 import type { JobResult } from './reconcile/result.js';
@@ -58,9 +59,11 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const readMetrics = async (): Promise<JobMetrics[]> => {
     const client = await pool.connect();
     try {
-      return await readJobMetrics(
-        client,
-        jobs.map((j) => j.name),
+      return await inReadTransaction(client, (c) =>
+        readJobMetrics(
+          c,
+          jobs.map((j) => j.name),
+        ),
       );
     } finally {
       client.release();

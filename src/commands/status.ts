@@ -1,6 +1,7 @@
 import { ConfigError } from '../config/errors.js';
 import { APPLICATION_NAME } from '../config/product.js';
 import { withClient } from '../db/connect.js';
+import { inReadTransaction } from '../db/transaction.js';
 import { readJobStatus, renderJobStatus } from '../status.js';
 import { parseJobsCommand } from './args.js';
 
@@ -22,11 +23,13 @@ export async function statusCommand(argv: string[]): Promise<number> {
     },
   );
   const runs = Number(values.runs);
-  const blocks = await withClient(env.database, APPLICATION_NAME.writer, async (client) => {
-    const rendered: string[] = [];
-    for (const job of jobs) rendered.push(renderJobStatus(await readJobStatus(client, job, runs)));
-    return rendered;
-  });
+  const blocks = await withClient(env.database, APPLICATION_NAME.writer, (session) =>
+    inReadTransaction(session, async (client) => {
+      const rendered: string[] = [];
+      for (const job of jobs) rendered.push(renderJobStatus(await readJobStatus(client, job, runs)));
+      return rendered;
+    }),
+  );
   process.stdout.write(`${blocks.join('\n\n')}\n`);
   return 0;
 }

@@ -1,4 +1,5 @@
 import { validate as isValidCron } from 'node-cron';
+import { durationSeconds } from './duration.js';
 import { ConfigError, invalidField } from './errors.js';
 
 /** A schema-qualified catalog name, exactly as pg_namespace and pg_class spell it. */
@@ -23,6 +24,11 @@ export interface Job {
   batchSize: number;
   /** Session TimeZone for a `timestamp without time zone` orderBy column. */
   timeZone: string | undefined;
+  /**
+   * `fullEvery` in seconds: a run this long after the job's last completed full pass is a
+   * full pass, which finds the duplicates incremental passes cannot see.
+   */
+  fullEverySeconds: number;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   /** Where the job was declared, for messages. */
@@ -36,6 +42,7 @@ export const JOB_DEFAULTS = {
   batchSize: 5000,
   lockTimeoutMs: 2000,
   statementTimeoutMs: 30000,
+  fullEvery: '24h',
 };
 
 const ALLOWED_FIELDS = [
@@ -51,6 +58,7 @@ const ALLOWED_FIELDS = [
   'schedule',
   'batchSize',
   'timeZone',
+  'fullEvery',
   'lockTimeoutMs',
   'statementTimeoutMs',
 ] as const;
@@ -208,6 +216,15 @@ export function parseJob(raw: unknown, source: string): Job {
     schedule,
     batchSize: integerIn(label, 'batchSize', obj.batchSize, JOB_DEFAULTS.batchSize, 1, 100000),
     timeZone: obj.timeZone as string | undefined,
+    fullEverySeconds: durationSeconds(
+      label,
+      'fullEvery',
+      obj.fullEvery === undefined ? JOB_DEFAULTS.fullEvery : obj.fullEvery,
+      {
+        minSeconds: 1,
+        maxSeconds: 365 * 86400,
+      },
+    ),
     lockTimeoutMs: integerIn(label, 'lockTimeoutMs', obj.lockTimeoutMs, JOB_DEFAULTS.lockTimeoutMs, 1, 60000),
     statementTimeoutMs: integerIn(
       label,

@@ -9,8 +9,6 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface Connection {
   client: pg.Client;
-  /** The backend's pid, excluded when the horizon looks at other transactions. */
-  pid: number;
   /** Set when the connection failed while idle: the next use rethrows it. */
   failure: Error | undefined;
   close(): Promise<void>;
@@ -37,7 +35,6 @@ export async function connect(config: pg.ClientConfig, applicationName: string):
   });
   const connection: Connection = {
     client,
-    pid: 0,
     failure: undefined,
     async close() {
       await client.end().catch(() => undefined);
@@ -58,11 +55,9 @@ export async function connect(config: pg.ClientConfig, applicationName: string):
       { cause: error },
     );
   }
-  // Fixed formats so timestamps we read as text can be cast back exactly, whatever the
-  // role's defaults; the job's TimeZone (if any) is set per job on top of this.
-  await client.query(`SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3`);
-  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  connection.pid = rows[0]?.pid ?? 0;
+  // No session state is set here: behind PgBouncer's transaction pooling it would stay on
+  // one pooled server connection, which then serves other clients. Each transaction sets
+  // what it needs for itself (src/db/transaction.ts).
   return connection;
 }
 

@@ -3,23 +3,75 @@ import type pg from 'pg';
 export interface Timeouts {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
+  /** The job's TimeZone, which gives local times and dates their meaning; else the server's. */
+  timeZone?: string | undefined;
+}
+
+/*
+ * Settings every transaction of ours sets for itself (set_config(..., true): until it
+ * ends). Not once per session: behind PgBouncer's transaction pooling the next transaction
+ * may run on another server connection, and a session SET would stay behind on this one for
+ * other clients. Fixed formats, so timestamps read as text cast back exactly whatever the
+ * role's or database's defaults, and floats come back whole.
+ */
+const FORMATS: [string, string][] = [
+  ['DateStyle', 'ISO'],
+  ['IntervalStyle', 'postgres'],
+  ['extra_float_digits', '3'],
+];
+
+/** The statement that applies `settings` to the current transaction only. */
+export function localSettingsStatement(settings: [string, string][]): { text: string; values: unknown[] } {
+  return {
+    text: `SELECT count(set_config(s.name, s.value, true)) FROM unnest($1::text[], $2::text[]) AS s(name, value)`,
+    values: [settings.map(([name]) => name), settings.map(([, value]) => value)],
+  };
+}
+
+/** Our formats, plus the job's TimeZone when it has one. */
+export function transactionSettings(timeZone: string | undefined): [string, string][] {
+  return timeZone === undefined ? FORMATS : [...FORMATS, ['TimeZone', timeZone]];
 }
 
 /**
  * Runs fn in its own short transaction with lock_timeout and statement_timeout set locally,
- * so no write of ours holds locks for long or waits behind an application's lock forever.
+ * so no write of ours holds locks for long or waits behind an application's lock forever,
+ * and our formats and the job's TimeZone set for it alone.
  */
 export async function inShortTransaction<T>(
-  client: pg.Client,
+  client: pg.ClientBase,
   timeouts: Timeouts,
-  fn: (client: pg.Client) => Promise<T>,
+  fn: (client: pg.ClientBase) => Promise<T>,
 ): Promise<T> {
-  await client.query('BEGIN');
+  return inTransaction(
+    client,
+    'BEGIN',
+    [
+      ...transactionSettings(timeouts.timeZone),
+      ['lock_timeout', `${timeouts.lockTimeoutMs}ms`],
+      ['statement_timeout', `${timeouts.statementTimeoutMs}ms`],
+    ],
+    fn,
+  );
+}
+
+/** A read-only transaction with our formats: what the reporting commands read in. */
+export async function inReadTransaction<T>(
+  client: pg.ClientBase,
+  fn: (client: pg.ClientBase) => Promise<T>,
+): Promise<T> {
+  return inTransaction(client, 'BEGIN READ ONLY', FORMATS, fn);
+}
+
+async function inTransaction<T>(
+  client: pg.ClientBase,
+  begin: string,
+  settings: [string, string][],
+  fn: (client: pg.ClientBase) => Promise<T>,
+): Promise<T> {
+  await client.query(begin);
   try {
-    await client.query(
-      `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)`,
-      [`${timeouts.lockTimeoutMs}ms`, `${timeouts.statementTimeoutMs}ms`],
-    );
+    await client.query(localSettingsStatement(settings));
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

@@ -10,6 +10,7 @@ import { indexFindings, readTableIndexes } from './indexes.js';
 import { jobPrivilegeFindings } from './jobPrivileges.js';
 import { readRole, roleFindings, type RoleInfo } from './role.js';
 import { stateSchemaFindings } from './stateSchemaFindings.js';
+import { timeFindings } from './timeFindings.js';
 
 /** What `check` found for one job. */
 export interface JobCheck {
@@ -62,6 +63,7 @@ export async function checkJob(client: pg.Client, job: Job, role: RoleInfo): Pro
     ),
   ];
   findings.push(...(await columnTypeProblems(client, job)).map(unfitFinding));
+  findings.push(...(await timeFindings(client, plan)));
   findings.push(...indexFindings(plan, await readTableIndexes(client, plan)));
   findings.push(...(await jobPrivilegeFindings(client, plan, role)));
   findings.push(...(await archiveProblems(client, plan)).map(unfitFinding));

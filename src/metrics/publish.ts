@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { APPLICATION_NAME } from '../config/product.js';
 import { withClient } from '../db/connect.js';
+import { inReadTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import type { JobResult } from '../reconcile/result.js';
 import { pushJobMetrics } from './push.js';
@@ -21,8 +22,8 @@ export async function pushAfterRun(
   if (result.dryRun) return false;
   const log = logger.child({ job: result.job });
   try {
-    const [metrics] = await withClient(database, APPLICATION_NAME.writer, (client) =>
-      readJobMetrics(client, [result.job]),
+    const [metrics] = await withClient(database, APPLICATION_NAME.writer, (session) =>
+      inReadTransaction(session, (client) => readJobMetrics(client, [result.job])),
     );
     if (!metrics) return false;
     await pushJobMetrics(gatewayUrl, metrics);

@@ -68,6 +68,14 @@ export function buildRegistry(jobs: JobMetrics[]): Registry {
   );
   add(
     stored(
+      `${METRIC_PREFIX}duplicates_missed_by_incremental_total`,
+      'Duplicates a full pass found below the checkpoint, which incremental passes had missed (stragglers: a middle row deleted, a row committed after the horizon passed its time), across all runs.',
+      'counter',
+      () => each((m) => m.missedByIncremental),
+    ),
+  );
+  add(
+    stored(
       `${METRIC_PREFIX}runs_total`,
       'Runs by outcome (success, failure, skipped), across all runs.',
       'counter',

@@ -9,6 +9,8 @@ export interface JobMetrics {
   rowsExamined: number;
   duplicatesFound: number;
   duplicatesRemoved: number;
+  /** Duplicates full passes found that incremental passes had missed. */
+  missedByIncremental: number;
   runs: { success: number; failure: number; skipped: number };
   /** Per bucket of GAP_BUCKETS plus +Inf, not cumulative. */
   gapCounts: number[];
@@ -25,6 +27,7 @@ export function emptyJobMetrics(job: string): JobMetrics {
     rowsExamined: 0,
     duplicatesFound: 0,
     duplicatesRemoved: 0,
+    missedByIncremental: 0,
     runs: { success: 0, failure: 0, skipped: 0 },
     gapCounts: new Array<number>(GAP_BUCKETS.length + 1).fill(0),
     gapSum: 0,
@@ -38,6 +41,7 @@ interface TotalsRow {
   rows_examined: string;
   duplicates_found: string;
   duplicates_removed: string;
+  missed_by_incremental: string;
   runs_success: string;
   runs_failure: string;
   runs_skipped: string;
@@ -57,6 +61,7 @@ export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Pro
     m.rowsExamined = Number(row.rows_examined);
     m.duplicatesFound = Number(row.duplicates_found);
     m.duplicatesRemoved = Number(row.duplicates_removed);
+    m.missedByIncremental = Number(row.missed_by_incremental);
     m.runs = {
       success: Number(row.runs_success),
       failure: Number(row.runs_failure),

@@ -3,12 +3,14 @@ import type { JobPlan } from '../db/plan.js';
 import { inShortTransaction } from '../db/transaction.js';
 import { collapseStatement, type DuplicateRef } from '../sql/collapse.js';
 import { addTotalsStatement } from '../sql/totals.js';
+import type { Lease } from './lease.js';
 import type { PassCounts, UncommittedCounts } from './passCounts.js';
 
 /**
  * Removes duplicates in batches on the writer while the scan reads on: one batch in flight
  * at a time, each in its own short transaction (lock_timeout, statement_timeout) that also
- * commits the counts gathered up to it. A dry run gathers and counts but removes nothing.
+ * commits the counts gathered up to it and renews the job's lease. A dry run (no lease)
+ * gathers and counts but removes nothing.
  */
 export class BatchRemover {
   private batch: DuplicateRef[] = [];
@@ -18,7 +20,8 @@ export class BatchRemover {
     private readonly writer: Connection,
     private readonly plan: JobPlan,
     private readonly counts: PassCounts,
-    private readonly dryRun: boolean,
+    /** None on a dry run, which removes nothing. */
+    private readonly lease: Lease | undefined,
   ) {}
 
   async add(duplicate: DuplicateRef): Promise<void> {
@@ -35,9 +38,20 @@ export class BatchRemover {
     await this.inFlight;
     const duplicates = this.batch;
     this.batch = [];
-    if (duplicates.length === 0 || this.dryRun) return;
+    if (duplicates.length === 0 || this.lease === undefined) return;
     this.inFlight = this.commit(duplicates, this.counts.takeUncommitted());
     this.inFlight.catch(() => undefined); // observed on the next await; never unhandled
+  }
+
+  /**
+   * Renews the lease in a transaction of its own when a long stretch without batches (a scan
+   * through rows without duplicates) would otherwise let it run out; after the batch in flight.
+   */
+  async renewLeaseIfDue(): Promise<void> {
+    const lease = this.lease;
+    if (lease === undefined || !lease.renewalDue()) return;
+    await this.inFlight;
+    await inShortTransaction(this.writer.client, this.plan.job, (c) => lease.renewIn(c));
   }
 
   /** The batch in flight, settled; rejects with its error. */
@@ -47,7 +61,11 @@ export class BatchRemover {
 
   private async commit(duplicates: DuplicateRef[], counted: UncommittedCounts): Promise<void> {
     const job = this.plan.job;
+    const lease = this.lease as Lease;
     const removed = await inShortTransaction(this.writer.client, job, async (c) => {
+      // First, so a runner that lost the lease commits nothing, and takes the lease row's
+      // lock, which orders this batch with any runner taking the lease over.
+      await lease.renewIn(c);
       const res = await c.query(collapseStatement(this.plan, duplicates));
       const rows = res.rowCount ?? 0;
       await c.query(addTotalsStatement(job.name, { ...counted, duplicatesRemoved: rows }));

@@ -1,11 +1,12 @@
 import type { JobPlan } from '../db/plan.js';
+import { inShortTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import { horizonStatement, type HorizonRow } from '../sql/horizon.js';
 import type { PassConnections } from './passConnections.js';
 
 /**
  * The settle horizon of this pass (src/sql/horizon.ts says how and why), read on the
- * scanner before its snapshot is taken, excluding the pass's own two sessions. What holds
+ * scanner before its snapshot is taken (and while the writer is idle). What holds
  * it back is said in the log: the operator can act on each.
  */
 export async function readHorizon(
@@ -14,9 +15,9 @@ export async function readHorizon(
   storedCheckpoint: string | undefined,
   log: Logger,
 ): Promise<HorizonRow> {
-  const { writer, scanner } = connections;
-  const { rows } = await scanner.client.query<HorizonRow>(
-    horizonStatement(plan, [writer.pid, scanner.pid], storedCheckpoint),
+  // In a transaction of its own, for the job's TimeZone (local times and dates depend on it).
+  const { rows } = await inShortTransaction(connections.scanner.client, plan.job, (c) =>
+    c.query<HorizonRow>(horizonStatement(plan, storedCheckpoint)),
   );
   const horizon = rows[0] as HorizonRow;
   if (horizon.hiddenSessions > 0) {

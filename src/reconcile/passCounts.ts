@@ -15,24 +15,44 @@ export type UncommittedCounts = Omit<TotalsDelta, 'duplicatesRemoved'>;
 export class PassCounts {
   rowsExamined = 0;
   duplicatesFound = 0;
+  /** Duplicates a full pass found below the stored checkpoint: incremental passes missed them. */
+  missedByIncremental = 0;
   duplicatesRemoved = 0;
   batches = 0;
   /** How long the scan's read-only snapshot stayed open (it holds back vacuum meanwhile). */
   snapshotSeconds = 0;
   readonly gaps = new GapHistogram();
-  private uncommitted = { rowsExamined: 0, duplicatesFound: 0, gaps: new GapHistogram() };
+  private uncommitted = PassCounts.nothing();
+
+  private static nothing(): {
+    rowsExamined: number;
+    duplicatesFound: number;
+    missed: number;
+    gaps: GapHistogram;
+  } {
+    return { rowsExamined: 0, duplicatesFound: 0, missed: 0, gaps: new GapHistogram() };
+  }
 
   examined(rows: number): void {
     this.rowsExamined += rows;
     this.uncommitted.rowsExamined += rows;
   }
 
-  /** A duplicate `gapSeconds` after the row it repeats. */
-  found(gapSeconds: number): void {
+  /**
+   * A duplicate `gapSeconds` after the row it repeats (null: a time is infinite, the gap has
+   * no length and is not observed); `behind`: below the stored checkpoint on a full pass.
+   */
+  found(gapSeconds: number | null, behind: boolean): void {
     this.duplicatesFound += 1;
-    this.gaps.observe(gapSeconds);
     this.uncommitted.duplicatesFound += 1;
-    this.uncommitted.gaps.observe(gapSeconds);
+    if (behind) {
+      this.missedByIncremental += 1;
+      this.uncommitted.missed += 1;
+    }
+    if (gapSeconds !== null) {
+      this.gaps.observe(gapSeconds);
+      this.uncommitted.gaps.observe(gapSeconds);
+    }
   }
 
   /** A batch committed, removing `removed` rows. */
@@ -43,8 +63,14 @@ export class PassCounts {
 
   /** The counts not yet committed, to commit now; counting starts afresh. */
   takeUncommitted(): UncommittedCounts {
-    const { rowsExamined, duplicatesFound, gaps } = this.uncommitted;
-    this.uncommitted = { rowsExamined: 0, duplicatesFound: 0, gaps: new GapHistogram() };
-    return { rowsExamined, duplicatesFound, gapCounts: gaps.counts, gapSum: gaps.sum };
+    const { rowsExamined, duplicatesFound, missed, gaps } = this.uncommitted;
+    this.uncommitted = PassCounts.nothing();
+    return {
+      rowsExamined,
+      duplicatesFound,
+      missedByIncremental: missed,
+      gapCounts: gaps.counts,
+      gapSum: gaps.sum,
+    };
   }
 }

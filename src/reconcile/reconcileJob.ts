@@ -3,31 +3,19 @@ import type { JobPlan } from '../db/plan.js';
 import type { Logger } from '../log.js';
 import { createArchiveTableStatement } from '../sql/archiveTable.js';
 import type { HorizonRow } from '../sql/horizon.js';
-import { tryLockStatement, unlockStatement } from '../sql/lock.js';
-import type { RunOutcome } from '../sql/totals.js';
 import { readStoredCheckpoint } from './checkpoint.js';
+import { jobDefinition } from './definition.js';
 import { readHorizon } from './horizon.js';
+import { Lease } from './lease.js';
 import { PassCounts } from './passCounts.js';
 import { openPassConnections, type PassConnections } from './passConnections.js';
-import { recordRun, type RunCommit } from './recordRun.js';
+import { buildResult, heldBack, requestedScope, type PassEnd } from './passEnd.js';
+import { recordRun } from './recordRun.js';
 import { removeDuplicates } from './removeDuplicates.js';
-import { DEFAULT_HISTORY_DAYS, type JobResult, type RunOptions, type Scope } from './result.js';
-
-/** How a pass ended: what the result says besides its counts, and what to commit with it. */
-interface PassEnd {
-  outcome: RunOutcome;
-  scope: Scope;
-  /** Whether this pass took the job's lock (and so releases it). */
-  locked: boolean;
-  from?: string;
-  horizon?: HorizonRow;
-  commit: RunCommit;
-  reason?: string;
-  error?: Error;
-}
+import { DEFAULT_HISTORY_DAYS, type JobResult, type RunOptions } from './result.js';
 
 /**
- * One pass of one job, in the order of the design: lock, horizon, scan and collapse in
+ * One pass of one job, in the order of the design: lease, horizon, scan and collapse in
  * batches, then checkpoint and run record, committed together. Never throws: a failure is
  * returned (and recorded) as outcome 'failure'.
  */
@@ -43,38 +31,24 @@ export async function reconcileJob(
   let connections: PassConnections | undefined;
   let end: PassEnd;
   try {
-    connections = await openPassConnections(database, plan.job);
+    connections = await openPassConnections(database);
     end = await pass(connections, plan, options, counts, log);
   } catch (error) {
-    end = {
-      outcome: 'failure',
-      scope: requestedScope(options),
-      locked: false,
-      commit: {},
-      error: error as Error,
-    };
+    end = { outcome: 'failure', scope: requestedScope(options), commit: {}, error: error as Error };
   }
   let result = buildResult(plan, options, end, counts, startedAt, (performance.now() - started) / 1000);
   if (!options.dryRun) {
     const historyDays = options.historyDays ?? DEFAULT_HISTORY_DAYS;
-    result = await recordRun(
-      database,
-      connections?.writer,
-      plan,
-      { result, commit: end.commit },
-      historyDays,
-      log,
-    );
+    result = await recordRun(database, connections?.writer, plan, { ...end, result }, historyDays, log);
   }
-  if (end.locked && result.outcome !== 'failure') {
-    // Best effort: closing the session below releases the lock anyway.
-    await connections?.writer.client.query(unlockStatement(plan.job.name)).catch(() => undefined);
-  }
+  // Best effort, whatever the outcome: by its token, so a lease someone else took is left
+  // alone; if it fails, the lease expires (or is taken once this session is gone).
+  if (end.lease) await end.lease.release(connections!.writer.client).catch(() => undefined);
   await connections?.close();
   return result;
 }
 
-/** The pass under the job's lock; `counts` holds what it did even when it fails half-way. */
+/** The pass under the job's lease; `counts` holds what it did even when it fails half-way. */
 async function pass(
   connections: PassConnections,
   plan: JobPlan,
@@ -83,77 +57,59 @@ async function pass(
   log: Logger,
 ): Promise<PassEnd> {
   const job = plan.job;
-  const { rows } = await connections.writer.client.query<{ locked: boolean }>(tryLockStatement(job.name));
-  if (!rows[0]?.locked) {
-    const reason = 'another runner holds this job';
-    return { outcome: 'skipped', scope: requestedScope(options), locked: false, commit: {}, reason };
+  const writer = connections.writer.client;
+  // A dry run writes nothing, so it takes no lease: it only stays away from a live runner.
+  const lease = options.dryRun ? await Lease.holder(writer, job) : await Lease.acquire(writer, job);
+  if (lease !== undefined && !(lease instanceof Lease)) {
+    const until = 'heldUntil' in lease ? lease.heldUntil : lease.expiresAt;
+    const reason = `another runner holds this job (its lease runs until ${until} unless renewed)`;
+    return { outcome: 'skipped', scope: requestedScope(options), commit: {}, reason };
   }
   let scope = requestedScope(options);
   let from: string | undefined;
   let horizon: HorizonRow | undefined;
   try {
     if (!options.dryRun && job.mode === 'archive' && !plan.archiveExists) {
-      await connections.writer.client.query(createArchiveTableStatement(plan));
+      await writer.query(createArchiveTableStatement(plan));
     }
     // The stored checkpoint bounds the horizon while a prepared transaction exists, even
-    // under --full; only an incremental pass starts from it.
-    const storedCheckpoint = await readStoredCheckpoint(connections.writer, plan, log);
-    from = options.full ? undefined : storedCheckpoint;
-    scope = from === undefined ? 'full' : 'incremental';
-    horizon = await readHorizon(connections, plan, storedCheckpoint, log);
-    const facts = { scope, from, horizon, locked: true };
-    if (scope === 'incremental' && horizon.behindCheckpoint) {
-      // Nothing settled since the last pass; the checkpoint stays where it is.
-      const reason = 'the horizon has not moved past the checkpoint';
-      return { ...facts, outcome: 'success', commit: {}, reason };
+    // on a full pass; only an incremental pass starts from it.
+    const stored = await readStoredCheckpoint(connections.writer, plan, log);
+    if (stored?.fullPassDue && !options.full) {
+      log.info({ fullEvery: `${job.fullEverySeconds}s` }, 'a full pass is due (fullEvery): this run is one');
     }
-    await removeDuplicates(connections, plan, { horizon: horizon.horizon, from }, counts, {
-      dryRun: options.dryRun,
-      signal: options.signal,
-      log,
-    });
+    from = options.full || stored?.fullPassDue ? undefined : stored?.horizon;
+    scope = from === undefined ? 'full' : 'incremental';
+    horizon = await readHorizon(connections, plan, stored?.horizon, log);
+    const facts = { scope, from, horizon, lease };
+    const held = heldBack(horizon, scope);
+    if (held) return { ...facts, ...held, commit: {} };
+    await removeDuplicates(
+      connections,
+      plan,
+      { horizon: horizon.horizon, from, stored: stored?.horizon },
+      counts,
+      {
+        dryRun: options.dryRun,
+        signal: options.signal,
+        lease,
+        log,
+      },
+    );
     if (options.signal?.aborted) {
       // The batch in hand has committed (with its counts); the checkpoint stays where it
       // was, so the next run redoes the rest of this pass.
       throw new Error('interrupted by a signal before the end of the pass; the next run finishes it');
     }
-    const commit = { checkpoint: horizon.horizon, uncommitted: counts.takeUncommitted() };
-    return { ...facts, outcome: 'success', commit };
+    const checkpoint = {
+      job: job.name,
+      horizon: horizon.horizon,
+      horizonType: plan.timeType,
+      definition: jobDefinition(plan),
+      fullPass: scope === 'full',
+    };
+    return { ...facts, outcome: 'success', commit: { checkpoint, uncommitted: counts.takeUncommitted() } };
   } catch (error) {
-    return { outcome: 'failure', scope, from, horizon, locked: true, commit: {}, error: error as Error };
+    return { outcome: 'failure', scope, from, horizon, lease, commit: {}, error: error as Error };
   }
-}
-
-/** The scope asked for; a pass without a usable checkpoint is full whatever was asked. */
-function requestedScope(options: RunOptions): Scope {
-  return options.full ? 'full' : 'incremental';
-}
-
-function buildResult(
-  plan: JobPlan,
-  options: RunOptions,
-  end: PassEnd,
-  counts: PassCounts,
-  startedAt: Date,
-  durationSeconds: number,
-): JobResult {
-  return {
-    job: plan.job.name,
-    outcome: end.outcome,
-    dryRun: options.dryRun,
-    scope: end.scope,
-    rowsExamined: counts.rowsExamined,
-    duplicatesFound: counts.duplicatesFound,
-    duplicatesRemoved: counts.duplicatesRemoved,
-    batches: counts.batches,
-    horizon: end.horizon?.horizon,
-    horizonLagSeconds: end.horizon?.lagSeconds,
-    checkpoint: end.from,
-    snapshotSeconds: counts.snapshotSeconds,
-    durationSeconds,
-    startedAt,
-    gaps: counts.gaps,
-    ...(end.reason !== undefined ? { reason: end.reason } : {}),
-    ...(end.error !== undefined ? { error: end.error } : {}),
-  };
 }

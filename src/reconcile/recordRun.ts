@@ -4,20 +4,21 @@ import { withClient, type Connection } from '../db/connect.js';
 import type { JobPlan } from '../db/plan.js';
 import { inShortTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
-import { writeCheckpointStatement } from '../sql/checkpoint.js';
+import { writeCheckpointStatement, type CheckpointWrite } from '../sql/checkpoint.js';
 import {
   addTotalsStatement,
   countRunStatement,
   insertRunStatement,
   pruneRunsStatement,
 } from '../sql/totals.js';
+import type { Lease } from './lease.js';
 import type { UncommittedCounts } from './passCounts.js';
 import type { JobResult } from './result.js';
 
 /** What a pass that ended well commits together with its run record. */
 export interface RunCommit {
   /** The horizon of a completed pass: the next incremental pass starts there. */
-  checkpoint?: string;
+  checkpoint?: CheckpointWrite;
   /** Counts gathered after the last batch (rows examined, nothing removed). */
   uncommitted?: UncommittedCounts;
 }
@@ -30,9 +31,7 @@ async function insertRecord(
   historyDays: number,
 ): Promise<void> {
   const job = plan.job.name;
-  if (commit.checkpoint !== undefined) {
-    await client.query(writeCheckpointStatement(job, commit.checkpoint, plan.timeType));
-  }
+  if (commit.checkpoint !== undefined) await client.query(writeCheckpointStatement(commit.checkpoint));
   if (commit.uncommitted) {
     await client.query(addTotalsStatement(job, { ...commit.uncommitted, duplicatesRemoved: 0 }));
   }
@@ -46,6 +45,7 @@ async function insertRecord(
       rowsExamined: result.rowsExamined,
       duplicatesFound: result.duplicatesFound,
       duplicatesRemoved: result.duplicatesRemoved,
+      missedByIncremental: result.missedByIncremental,
       horizon: result.horizon,
       horizonLagSeconds: result.horizonLagSeconds,
       snapshotSeconds: result.snapshotSeconds,
@@ -69,16 +69,18 @@ export async function recordRun(
   database: pg.ClientConfig,
   writer: Connection | undefined,
   plan: JobPlan,
-  ended: { result: JobResult; commit: RunCommit },
+  ended: { result: JobResult; commit: RunCommit; lease?: Lease },
   historyDays: number,
   log: Logger,
 ): Promise<JobResult> {
   let result = ended.result;
   if (result.outcome !== 'failure' && writer) {
     try {
-      await inShortTransaction(writer.client, plan.job, (c) =>
-        insertRecord(c, plan, result, ended.commit, historyDays),
-      );
+      await inShortTransaction(writer.client, plan.job, async (c) => {
+        // The checkpoint is written only while the lease is still this run's.
+        await ended.lease?.renewIn(c);
+        await insertRecord(c, plan, result, ended.commit, historyDays);
+      });
       return result;
     } catch (error) {
       result = { ...result, outcome: 'failure', error: error as Error };

@@ -1,22 +1,18 @@
 import type { Connection } from '../db/connect.js';
 import type { JobPlan } from '../db/plan.js';
 import type { Logger } from '../log.js';
-import { estimatedRowsStatement, scanStatement } from '../sql/scan.js';
+import { estimatedRowsStatement, scanStatement, type ScanWindow } from '../sql/scan.js';
 import { BatchRemover } from './batchRemover.js';
+import type { Lease } from './lease.js';
 import type { PassCounts } from './passCounts.js';
 import { ProgressReporter } from './progress.js';
 import { streamScan } from './streamScan.js';
 
-/** The rows a pass judges: those below the horizon, of objects with rows since `from` if given. */
-export interface ScanWindow {
-  horizon: string;
-  /** The stored checkpoint an incremental pass starts from; undefined: a full pass. */
-  from: string | undefined;
-}
-
 export interface RemoveOptions {
   dryRun: boolean;
   signal: AbortSignal | undefined;
+  /** The job's lease (none on a dry run): every batch renews it, and so does a long scan. */
+  lease: Lease | undefined;
   log: Logger;
 }
 
@@ -36,18 +32,27 @@ export async function removeDuplicates(
   const { writer, scanner } = connections;
   const expected = window.from === undefined ? await estimatedRows(writer, plan) : undefined;
   const progress = new ProgressReporter(options.log, 5000, expected);
-  const batches = new BatchRemover(writer, plan, counts, options.dryRun);
-  // Output columns of the scan: key..., orderBy..., dup, gap, examined.
+  const batches = new BatchRemover(writer, plan, counts, options.lease);
+  // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind.
   const keys = plan.key.length;
   const orders = plan.orderBy.length;
-  const [dup, gap, examined] = [keys + orders, keys + orders + 1, keys + orders + 2];
+  const [dup, gap, examined, behind] = [0, 1, 2, 3].map((i) => keys + orders + i) as [
+    number,
+    number,
+    number,
+    number,
+  ];
 
   const opened = performance.now();
   try {
-    for await (const rows of streamScan(scanner, scanStatement(plan, window.horizon, window.from))) {
+    for await (const rows of streamScan(scanner, scanStatement(plan, window), plan.job.timeZone)) {
       for (const row of rows) {
         if (row[dup] === 't') {
-          counts.found(Number(row[gap]));
+          const seconds = row[gap];
+          counts.found(
+            seconds === null || seconds === undefined ? null : Number(seconds),
+            row[behind] === 't',
+          );
           await batches.add({
             key: row.slice(0, keys) as string[],
             orderBy: row.slice(keys, keys + orders) as string[],
@@ -57,6 +62,7 @@ export async function removeDuplicates(
         if (n !== null && n !== undefined) counts.examined(Number(n));
       }
       progress.maybeReport(counts);
+      await batches.renewLeaseIfDue();
       if (options.signal?.aborted) break;
       // The writer holds the job's lock: once it is gone, stop rather than hold the snapshot.
       if (writer.failure) throw writer.failure;

@@ -26,6 +26,8 @@ export interface JobResult {
   rowsExamined: number;
   duplicatesFound: number;
   duplicatesRemoved: number;
+  /** Duplicates a full pass found below the stored checkpoint: the incremental passes missed them. */
+  missedByIncremental: number;
   batches: number;
   horizon: string | undefined;
   horizonLagSeconds: number | undefined;

@@ -43,6 +43,7 @@ export function logSummary(log: Logger, result: JobResult): void {
     rowsExamined: result.rowsExamined,
     duplicatesFound: result.duplicatesFound,
     duplicatesRemoved: result.duplicatesRemoved,
+    ...(result.scope === 'full' ? { missedByIncremental: result.missedByIncremental } : {}),
     ...(result.dryRun ? { wouldRemove: result.duplicatesFound } : {}),
     batches: result.batches,
     horizon: result.horizon,

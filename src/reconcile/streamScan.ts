@@ -21,9 +21,13 @@ const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as
  * snapshot is released as soon as the loop over it ends, however it ends: it holds back
  * vacuum for as long as it is open.
  */
-export async function* streamScan(scanner: Connection, statement: Statement): AsyncGenerator<ScanRow[]> {
+export async function* streamScan(
+  scanner: Connection,
+  statement: Statement,
+  timeZone: string | undefined,
+): AsyncGenerator<ScanRow[]> {
   try {
-    for (const open of openScanSnapshotStatements()) await scanner.client.query(open);
+    for (const open of openScanSnapshotStatements(timeZone)) await scanner.client.query(open);
     const cursor = scanner.client.query(
       new Cursor<ScanRow>(statement.text, statement.values, { rowMode: 'array', types: RAW_TEXT }),
     );

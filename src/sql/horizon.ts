@@ -1,6 +1,63 @@
-import type { JobPlan } from '../db/plan.js';
 import { APPLICATION_NAME } from '../config/product.js';
+import type { JobPlan } from '../db/plan.js';
 import type { Statement } from './types.js';
+
+/**
+ * How far ahead of the UTC horizon a zone's offsets are sampled, and how finely. No zone
+ * has moved its clocks back by more than the widest spread of offsets on Earth (UTC-12 to
+ * UTC+14); a 15-minute step errs by at most 15 minutes, on the safe side (see localFloor).
+ */
+const ZONE_LOOKAHEAD = "interval '26 hours'";
+const ZONE_STEP = "interval '15 minutes'";
+
+/**
+ * The lowest local time (session TimeZone) that any moment from `at` onwards maps to.
+ * Local time goes back when a zone's offset drops (daylight saving ends, a zone changes
+ * its rules): rows committed later can then take local times below local(at). Sampled at
+ * t0 = at, t1, ... every ZONE_STEP: over [ti, ti+1] local time is at least
+ * local(ti) - max(0, offset(ti) - offset(ti+1)), exact where the offset holds and at most
+ * one step low where it changes (offsets change at most once a step).
+ */
+function localFloor(at: string): string {
+  const offset = (t: string): string => `(${t}::timestamp - (${t} AT TIME ZONE 'UTC'))`;
+  return `(SELECT min(s.t::timestamp - greatest(interval '0', ${offset('s.t')} - ${offset('s.n')}))
+      FROM (SELECT g AS t, g + ${ZONE_STEP} AS n
+              FROM generate_series(${at}, ${at} + ${ZONE_LOOKAHEAD}, ${ZONE_STEP}) g) s)`;
+}
+
+/**
+ * The horizon in the column's own domain: the lowest value any row committed from now on
+ * can still take, given that its moment is at or after `at` (a timestamptz).
+ * - timestamptz: `at` itself.
+ * - timestamp: local times of the job's zone (its timeZone, else the database's): the lowest
+ *   one from `at` onwards, which is below local(at) around a backward change.
+ * - date: `current_date` depends on each writer's session TimeZone. With a job timeZone the
+ *   writers use that zone: its lowest date from `at` on. Without one, a writer may use any
+ *   zone: the date in UTC-12, the earliest date anywhere, so a date settles when every zone
+ *   has left it.
+ */
+function inColumnDomain(plan: JobPlan, at: string): string {
+  const exact = plan.time.type;
+  if (plan.timeType === 'timestamptz') return `${at}::${exact}`;
+  if (plan.timeType === 'timestamp') return `${localFloor(at)}::${exact}`;
+  if (plan.job.timeZone !== undefined) return `${localFloor(at)}::date`;
+  return `((${at} AT TIME ZONE 'UTC') - interval '12 hours')::date`;
+}
+
+/**
+ * now() minus the horizon, as an interval, in `v` of the statement below. A local time names
+ * a moment only in a zone, and one repeated by a backward change names two (PostgreSQL reads
+ * it as the later): for local times the lag is the UTC horizon's plus how far the local
+ * horizon is held below local(at), so it shows the hold and is never below settleSeconds.
+ * A date settles a day at a time by design: its lag is the UTC horizon's, so that the lag
+ * (and the alert on it) still says whether a transaction holds reconciliation back, unless a
+ * prepared transaction holds the date below where it settled: then its midnight counts.
+ */
+function lagInterval(plan: JobPlan): string {
+  if (plan.timeType === 'timestamptz') return 'now() - v.horizon';
+  if (plan.timeType === 'timestamp') return '(now() - v.at) + (v.at::timestamp - v.horizon)';
+  return 'now() - least(v.at, CASE WHEN v.horizon < v.settled THEN v.horizon::timestamptz END)';
+}
 
 /**
  * The settle horizon: rows with an orderBy time below it are settled, i.e. no transaction
@@ -10,34 +67,32 @@ import type { Statement } from './types.js';
  *   now() - settleSeconds,                       -- writers that stamp rows with their own clock
  *   min(xact_start) of every other transaction   -- now() in those is >= their xact_start
  *     open in this database
- * )
+ * ), taken into the column's domain (inColumnDomain: local times and dates can go back),
  * then, while a prepared (two-phase) transaction exists, at most the stored checkpoint (or
- * nothing at all without one): a prepared transaction's start is unknown, but it was open
- * (and so held the horizon) during the last completed pass unless it started after it.
+ * -infinity without one: nothing can be judged): a prepared transaction's start is unknown,
+ * but it was open (and so held the horizon) during the last completed pass unless it
+ * started after it, and then its rows are above that pass's horizon.
  *
  * It must run in its own statement BEFORE the scan's snapshot is taken: a transaction that
  * commits between the two is then visible to the scan, while one that is still open when
  * pg_stat_activity is read holds the horizon below its own rows. Read after the snapshot, a
  * transaction committing in between would escape both.
  *
- * Excluded: other databases, our own two sessions (`excludePids`), autovacuum, and our
+ * Excluded: other databases, the session running this very statement (pg_backend_pid(),
+ * taken here: behind PgBouncer's transaction pooling a pid remembered from an earlier
+ * statement may belong to another client's open transaction by now), autovacuum, and our
  * read-only scans of other jobs (by application_name, and only while they hold no xid, so a
- * writer that merely borrows the name is still seen).
+ * writer that merely borrows the name is still seen). The pass's writer is not excluded and
+ * need not be: it is idle (in no transaction) whenever the horizon is read.
  *
  * The value is cast to the column's exact type, typmod included: a timestamp(0) column
  * stores a transaction's now() rounded, and rounding is monotonic, so every row of an open
- * transaction stays >= the rounded horizon. The cast happens in the session TimeZone, which
- * the job may set for `timestamp without time zone`; for `date` it truncates, so a date
- * column settles a day at a time.
+ * transaction stays >= the rounded horizon.
  *
  * `hiddenSessions` counts sessions whose transactions cannot be seen (track_activities off,
  * or other roles without pg_read_all_stats): for those only settleSeconds protects.
  */
-export function horizonStatement(
-  plan: JobPlan,
-  excludePids: number[],
-  storedCheckpoint: string | undefined,
-): Statement {
+export function horizonStatement(plan: JobPlan, storedCheckpoint: string | undefined): Statement {
   const exact = plan.time.type;
   return {
     text: `
@@ -46,34 +101,48 @@ WITH h AS (
     now() - make_interval(secs => $1),
     (SELECT min(a.xact_start) FROM pg_catalog.pg_stat_activity a
       WHERE a.datname = current_database()
-        AND a.pid <> ALL ($2::int[])
+        AND a.pid <> pg_backend_pid()
         AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
         AND a.xact_start IS NOT NULL
-        AND NOT (a.application_name = $3 AND a.backend_xid IS NULL))
+        AND NOT (a.application_name = $2 AND a.backend_xid IS NULL))
   ) AS at,
-  EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_xacts x WHERE x.database = current_database()) AS prepared,
+  (SELECT x.gid FROM pg_catalog.pg_prepared_xacts x
+    WHERE x.database = current_database() ORDER BY x.prepared LIMIT 1) AS prepared_gid,
+  (SELECT min(x.prepared) FROM pg_catalog.pg_prepared_xacts x
+    WHERE x.database = current_database()) AS prepared_at,
   (SELECT count(*) FROM pg_catalog.pg_stat_activity a
-    WHERE a.datname = current_database() AND a.pid <> ALL ($2::int[])
+    WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
       AND a.backend_type = 'client backend' AND (a.state IS NULL OR a.state = 'disabled'))::int AS hidden
+), d AS (
+  SELECT h.*, ${inColumnDomain(plan, 'h.at')} AS settled FROM h
 ), v AS (
-  SELECT h.*, CASE WHEN h.prepared THEN least(h.at::${exact}, coalesce($4::${exact}, '-infinity'))
-                   ELSE h.at::${exact} END AS horizon
-    FROM h
+  SELECT d.*, CASE WHEN d.prepared_at IS NOT NULL
+                   THEN least(d.settled, coalesce($3::${exact}, '-infinity'))
+                   ELSE d.settled END AS horizon
+    FROM d
 )
 SELECT v.horizon::text AS horizon,
-       extract(epoch FROM now() - v.horizon::timestamptz)::float8 AS "lagSeconds",
-       v.prepared AS "preparedTransactions",
+       CASE WHEN isfinite(v.horizon)
+            THEN extract(epoch FROM ${lagInterval(plan)})::float8 END AS "lagSeconds",
+       v.prepared_at IS NOT NULL AS "preparedTransactions",
+       v.prepared_gid AS "preparedGid",
+       v.prepared_at::text AS "preparedAt",
        v.hidden AS "hiddenSessions",
-       coalesce(v.horizon <= $4::${exact}, false) AS "behindCheckpoint"
+       coalesce(v.horizon <= $3::${exact}, false) AS "behindCheckpoint"
 FROM v`,
-    values: [plan.job.settleSeconds, excludePids, APPLICATION_NAME.scan, storedCheckpoint ?? null],
+    values: [plan.job.settleSeconds, APPLICATION_NAME.scan, storedCheckpoint ?? null],
   };
 }
 
 export interface HorizonRow {
+  /** In the column's type, as text; '-infinity' while a prepared transaction holds a job without checkpoint. */
   horizon: string;
-  lagSeconds: number;
+  /** now() minus the horizon; null when the horizon is not finite. */
+  lagSeconds: number | null;
   preparedTransactions: boolean;
+  /** The oldest prepared transaction of this database, if any: its gid and when it was prepared. */
+  preparedGid: string | null;
+  preparedAt: string | null;
   hiddenSessions: number;
   /** The horizon has not moved past the stored checkpoint: an incremental pass has nothing to judge. */
   behindCheckpoint: boolean;

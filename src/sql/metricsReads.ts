@@ -6,8 +6,8 @@ import type { Statement } from './types.js';
 /** The running totals, one row per job that has run. */
 export function jobTotalsStatement(jobs: string[]): Statement {
   return {
-    text: `SELECT job, rows_examined, duplicates_found, duplicates_removed, runs_success, runs_failure,
-            runs_skipped, gap_sum, extract(epoch FROM last_success_at)::float8 AS last_success
+    text: `SELECT job, rows_examined, duplicates_found, duplicates_removed, missed_by_incremental,
+            runs_success, runs_failure, runs_skipped, gap_sum, extract(epoch FROM last_success_at)::float8 AS last_success
        FROM ${STATE_SCHEMA}.totals WHERE job = ANY($1)`,
     values: [jobs],
   };

@@ -1,6 +1,17 @@
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
+import { localSettingsStatement, transactionSettings } from '../db/transaction.js';
 import type { Statement } from './types.js';
+
+/** The rows a pass judges. */
+export interface ScanWindow {
+  /** Rows below it, in the column's type. */
+  horizon: string;
+  /** The stored checkpoint an incremental pass starts from; undefined: a full pass. */
+  from: string | undefined;
+  /** The stored checkpoint, if any, also on a full pass (to count what incremental passes missed). */
+  stored: string | undefined;
+}
 
 /**
  * The scan: one pass of LAG over each object's history below the horizon.
@@ -12,16 +23,23 @@ import type { Statement } from './types.js';
  * - the last row of each object, carrying how many rows the object had in the judged window
  *   (rows examined), so examined counts need no second scan and no whole-table count.
  *
- * Output columns, in order: key..., orderBy..., dup, gap, examined.
+ * Output columns, in order: key..., orderBy..., dup, gap, examined, behind. The gap is NULL
+ * when either time is infinite (a '-infinity' first status): it has no length.
  *
  * Incremental (`checkpoint` given): only objects with a row in [checkpoint, horizon), each
  * read from its last row before the checkpoint (the anchor, already judged, which gives the
  * first new row its predecessor). The anchor is never a duplicate (it is the first row of
  * the window) and is not counted as examined.
  *
- * Rows with a NULL key or orderBy column have no place in a history and are never judged.
+ * A full pass with a stored checkpoint flags (`behind`) the duplicates below it: rows that
+ * earlier passes had judged or should have, i.e. duplicates the incremental passes missed
+ * (a middle row deleted, a row committed after the horizon passed its time).
+ *
+ * Rows with a NULL key or orderBy column have no place in a history and are never judged;
+ * nor are rows dated 'infinity', which no horizon passes.
  */
-export function scanStatement(plan: JobPlan, horizon: string, checkpoint: string | undefined): Statement {
+export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
+  const { horizon, from: checkpoint, stored } = rows;
   const t = qualified(plan.job.table);
   const time = plan.timeType;
   const keys = plan.key.map((c) => ident(c.name));
@@ -31,18 +49,24 @@ export function scanStatement(plan: JobPlan, horizon: string, checkpoint: string
   const sameAsPrevious = plan.compare
     .map((c) => `(lag(t.${ident(c.name)}) OVER w) IS NOT DISTINCT FROM t.${ident(c.name)}`)
     .join(' AND ');
-  const gap =
+  const difference =
     time === 'date'
       ? `((t.${first} - lag(t.${first}) OVER w) * 86400)::float8`
       : `extract(epoch FROM t.${first} - lag(t.${first}) OVER w)::float8`;
+  const gap = `CASE WHEN isfinite(t.${first}) AND isfinite(lag(t.${first}) OVER w) THEN ${difference} END`;
   const notNull = [...keys, ...orders].map((c) => `t.${c} IS NOT NULL`).join(' AND ');
 
   let from: string;
   let examined: string;
+  let behind = 'false';
   const values: unknown[] = [horizon];
   if (checkpoint === undefined) {
     from = `${t} t WHERE t.${first} < $1::${time} AND ${notNull}`;
     examined = 'count(*) OVER w';
+    if (stored !== undefined) {
+      values.push(stored);
+      behind = `t.${first} < $2::${time}`;
+    }
   } else {
     values.push(checkpoint);
     const touchedKeys = keys.map((k) => `n.${k}`).join(', ');
@@ -68,11 +92,12 @@ export function scanStatement(plan: JobPlan, horizon: string, checkpoint: string
   const outer = [...keys.map((_, i) => `s.k${i}`), ...orders.map((_, i) => `s.o${i}`)];
   return {
     text: `
-SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined FROM (
+SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined, s.dup AND s.behind FROM (
   SELECT ${columns.join(', ')},
          (row_number() OVER w > 1 AND ${sameAsPrevious}) AS dup,
          ${gap} AS gap,
-         CASE WHEN (lead(true) OVER w) IS NULL THEN ${examined} END AS examined
+         CASE WHEN (lead(true) OVER w) IS NULL THEN ${examined} END AS examined,
+         ${behind} AS behind
     FROM ${from}
   WINDOW w AS (${window})
 ) s
@@ -85,17 +110,19 @@ WHERE s.dup OR s.examined IS NOT NULL`,
  * Opens the scan's snapshot: one REPEATABLE READ READ ONLY transaction for the whole stream.
  * The scan may be long and sits idle while a batch commits, so no role or database default
  * may kill it. pg-cursor fetches in portions, which runs any parallel plan without workers,
- * so the planner costs plans without them.
+ * so the planner costs plans without them. Our formats and the job's TimeZone, as every
+ * transaction of ours sets them (src/db/transaction.ts), so the text it streams casts back
+ * the same in the batches.
  */
-export function openScanSnapshotStatements(): Statement[] {
+export function openScanSnapshotStatements(timeZone: string | undefined): Statement[] {
   return [
     { text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', values: [] },
-    {
-      text: `SELECT set_config('statement_timeout', '0', true),
-                    set_config('idle_in_transaction_session_timeout', '0', true),
-                    set_config('max_parallel_workers_per_gather', '0', true)`,
-      values: [],
-    },
+    localSettingsStatement([
+      ...transactionSettings(timeZone),
+      ['statement_timeout', '0'],
+      ['idle_in_transaction_session_timeout', '0'],
+      ['max_parallel_workers_per_gather', '0'],
+    ]),
   ];
 }
 

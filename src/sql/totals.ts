@@ -7,6 +7,7 @@ export interface TotalsDelta {
   rowsExamined: number;
   duplicatesFound: number;
   duplicatesRemoved: number;
+  missedByIncremental: number;
   gapCounts: number[];
   gapSum: number;
 }
@@ -21,13 +22,15 @@ export function addTotalsStatement(job: string, delta: TotalsDelta): Statement {
   return {
     text: `
 WITH t AS (
-  INSERT INTO ${STATE_SCHEMA}.totals AS t (job, rows_examined, duplicates_found, duplicates_removed, gap_sum)
-  VALUES ($1, $2, $3, $4, $5)
+  INSERT INTO ${STATE_SCHEMA}.totals AS t
+    (job, rows_examined, duplicates_found, duplicates_removed, gap_sum, missed_by_incremental)
+  VALUES ($1, $2, $3, $4, $5, $8)
   ON CONFLICT (job) DO UPDATE SET
     rows_examined = t.rows_examined + EXCLUDED.rows_examined,
     duplicates_found = t.duplicates_found + EXCLUDED.duplicates_found,
     duplicates_removed = t.duplicates_removed + EXCLUDED.duplicates_removed,
-    gap_sum = t.gap_sum + EXCLUDED.gap_sum
+    gap_sum = t.gap_sum + EXCLUDED.gap_sum,
+    missed_by_incremental = t.missed_by_incremental + EXCLUDED.missed_by_incremental
   RETURNING 1
 )
 INSERT INTO ${STATE_SCHEMA}.gap_bucket AS g (job, le, count)
@@ -41,6 +44,7 @@ ON CONFLICT (job, le) DO UPDATE SET count = g.count + EXCLUDED.count`,
       delta.gapSum,
       BUCKET_BOUNDS.map((b) => (b === Infinity ? 'Infinity' : String(b))),
       delta.gapCounts,
+      delta.missedByIncremental,
     ],
   };
 }
@@ -67,6 +71,7 @@ export interface RunRecord {
   rowsExamined: number;
   duplicatesFound: number;
   duplicatesRemoved: number;
+  missedByIncremental: number;
   horizon: string | undefined;
   horizonLagSeconds: number | undefined;
   snapshotSeconds: number;
@@ -80,8 +85,8 @@ export function insertRunStatement(run: RunRecord): Statement {
     text: `INSERT INTO ${STATE_SCHEMA}.run_history
              (job, started_at, finished_at, outcome, scope, rows_examined, duplicates_found,
               duplicates_removed, horizon, horizon_lag_seconds, snapshot_seconds, duration_seconds,
-              gap_counts, error)
-           VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+              gap_counts, error, missed_by_incremental)
+           VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
     values: [
       run.job,
       run.startedAt,
@@ -96,6 +101,7 @@ export function insertRunStatement(run: RunRecord): Statement {
       run.durationSeconds,
       run.gapCounts,
       run.error ?? null,
+      run.missedByIncremental,
     ],
   };
 }

@@ -202,6 +202,61 @@ describe('check', () => {
     expect(result.stdout).toContain('not ready: job(s) "missing", "wrong-column"');
   });
 
+  it('local times and dates: a zone whose clocks go back is a warning with its fix; UTC and a date are ✓', async () => {
+    for (const [table, type] of [
+      ['paris_status', 'timestamp(3)'],
+      ['utc_status', 'timestamp'],
+      ['day_status', 'date'],
+    ]) {
+      await db.query(`
+        CREATE TABLE public.${table} (id bigserial PRIMARY KEY, object_id integer NOT NULL,
+                                      status_id integer, start_date ${type} NOT NULL);
+        CREATE INDEX ON public.${table} (object_id, start_date, id);
+        CREATE INDEX ON public.${table} USING brin (start_date);`);
+    }
+    await db.query(`INSERT INTO public.paris_status (object_id, status_id, start_date)
+                    VALUES (1, 1, '2024-07-01 12:00:00')`);
+    const local = { ...STANDARD_JOB, settleSeconds: 30 };
+    const path = jobFile([
+      { ...local, name: 'paris', table: 'public.paris_status', timeZone: 'Europe/Paris' },
+      { ...local, name: 'utc', table: 'public.utc_status', timeZone: 'UTC' },
+      { ...local, name: 'day', table: 'public.day_status' },
+    ]);
+
+    const result = await runCli(['check', '--jobs', path], checkEnv(db.url));
+
+    // A warning leaves every job ready.
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    const out = result.stdout;
+    // Europe/Paris goes back one hour on the last Sunday of October, at 01:00 UTC: one a year.
+    expect(out).toMatch(
+      /! start_date \(timestamp\(3\) without time zone\) holds local times of Europe\/Paris \(the job's "timeZone"\), whose clocks go back within the next year: local times repeat for 1 h at (\d{4}-10-\d\d) 01:00 UTC \(\1 02:00 to 03:00 local\)\. Rows written in a repeated time sort out of their real order, and the horizon stays up to about 1 h behind/,
+    );
+    expect(out).toContain(
+      'settleSeconds (30 s) is below the largest backward shift (1 h): it does not cover the repeat by itself',
+    );
+    const alter =
+      'ALTER TABLE "public"."paris_status" ALTER COLUMN "start_date" TYPE timestamptz(3) USING "start_date" AT TIME ZONE \'Europe/Paris\';';
+    expect(out).toContain(`      ${alter}\n`);
+    expect(out).toContain(
+      '✓ start_date (timestamp without time zone) holds local times of UTC (the job\'s "timeZone"): its clocks do not go back within the next year',
+    );
+    expect(out).toContain(
+      '✓ start_date (date): the horizon is the date in UTC-12 (the earliest date on Earth) of the UTC horizon',
+    );
+    expect(out).toContain('ready: 3 job(s) can run as role "');
+
+    // The fix, applied, keeps each moment and leaves nothing to warn about.
+    await db.query(alter);
+    const [row] = await db.query<{ at: string }>(
+      `SELECT to_char(start_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS at FROM public.paris_status`,
+    );
+    expect(row?.at).toBe('2024-07-01 10:00');
+    const fixed = await runCli(['check', '--jobs', path, '--job', 'paris'], checkEnv(db.url));
+    expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+    expect(fixed.stdout).not.toMatch(/[✗!] /);
+  });
+
   it('an unreachable database: exit 1', async () => {
     const path = jobFile(STANDARD_JOB);
     const result = await runCli(['check', '--jobs', path], checkEnv('postgres://u:pw@127.0.0.1:1/x'));

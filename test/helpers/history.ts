@@ -1,6 +1,8 @@
+import type pg from 'pg';
 import { expect } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { parseJob, type Job } from '../../src/config/job.js';
+import { migrate } from '../../src/reconcile/migrate.js';
 import { runJobs } from '../../src/reconcile/runJobs.js';
 import type { JobResult } from '../../src/reconcile/result.js';
 import type { TestDatabase } from './database.js';
@@ -117,4 +119,24 @@ export async function expectCollapsedShadow(
     expect([...kept, ...archived].sort()).toEqual(shadow.map((r) => r.id).sort());
   }
   return kept;
+}
+
+/**
+ * Another runner holding the job's lease: a session of its own takes it (applying the
+ * reconciler's migrations first, as a runner would) and keeps it until the returned client
+ * ends; the lease names that session, so it counts as alive while the client is open.
+ */
+export async function holdLease(db: TestDatabase, job: string): Promise<pg.Client> {
+  const holder = await db.connect();
+  await migrate(holder);
+  await holder.query(
+    `INSERT INTO status_reconciler.lease
+       (job, holder, token, acquired_at, renewed_at, expires_at, backend_pid, backend_start)
+     SELECT $1, 'another runner', 1, now(), now(), now() + interval '1 hour', pid, backend_start
+       FROM pg_stat_activity WHERE pid = pg_backend_pid()
+     ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, token = status_reconciler.lease.token + 1,
+       expires_at = EXCLUDED.expires_at, backend_pid = EXCLUDED.backend_pid, backend_start = EXCLUDED.backend_start`,
+    [job],
+  );
+  return holder;
 }

@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   createHistoryTable,
   historyRowsSql,
+  holdLease,
   makeJob,
   runOnce,
   silentLogger,
@@ -79,11 +80,10 @@ async function insertedGaps(): Promise<number[]> {
   return gaps.sort((a, b) => a - b);
 }
 
-/** A run that finds the job's lock held by another session: outcome skipped. */
+/** A run that finds the job's lease held by another runner: outcome skipped. */
 async function skippedRun(job: Job): Promise<void> {
-  const holder = await db.connect();
+  const holder = await holdLease(db, job.name);
   try {
-    await holder.query(`SELECT pg_advisory_lock(hashtext('status-reconciler'), hashtext($1))`, [job.name]);
     const [skipped] = await runJobs(db.config, [job], { dryRun: false, full: false, logger: silentLogger });
     expect(skipped?.outcome).toBe('skipped');
   } finally {

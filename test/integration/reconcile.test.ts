@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createHistoryTable, makeJob, runOnce, expectCollapsedShadow } from '../helpers/history.js';
+import {
+  createHistoryTable,
+  expectCollapsedShadow,
+  holdLease,
+  makeJob,
+  runOnce,
+} from '../helpers/history.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -215,9 +221,8 @@ describe('reconcile', () => {
   });
 
   it('skips a job whose lock another runner holds', async () => {
-    const holder = await db.connect();
+    const holder = await holdLease(db, 'object-status');
     try {
-      await holder.query(`SELECT pg_advisory_lock(hashtext('status-reconciler'), hashtext('object-status'))`);
       await insert([
         [1, 1, 0],
         [1, 1, 1],

@@ -58,6 +58,7 @@ describe('parseJob: defaults and accepted values', () => {
       schedule: '*/5 * * * *',
       batchSize: 5000,
       timeZone: undefined,
+      fullEverySeconds: 86400,
       lockTimeoutMs: 2000,
       statementTimeoutMs: 30000,
       source: LABEL,
@@ -67,6 +68,7 @@ describe('parseJob: defaults and accepted values', () => {
       settleSeconds: 30,
       schedule: '*/5 * * * *',
       batchSize: 5000,
+      fullEvery: '24h',
       lockTimeoutMs: 2000,
       statementTimeoutMs: 30000,
     });
@@ -87,11 +89,13 @@ describe('parseJob: defaults and accepted values', () => {
         schedule: '0 * * * *',
         batchSize: 100,
         timeZone: 'Europe/Paris',
+        fullEvery: '6h',
         lockTimeoutMs: 500,
         statementTimeoutMs: 10000,
       },
       SOURCE,
     );
+    expect(job.fullEverySeconds).toBe(6 * 3600);
     expect(job.mode).toBe('archive');
     expect(job.archiveTable).toEqual({ schema: 'public', name: 'object_status_archive' });
     expect(job.settleSeconds).toBe(45);
@@ -124,6 +128,19 @@ describe('parseJob: defaults and accepted values', () => {
     expect(parseWith({ lockTimeoutMs: 60000 }).lockTimeoutMs).toBe(60000);
     expect(parseWith({ statementTimeoutMs: 1 }).statementTimeoutMs).toBe(1);
     expect(parseWith({ statementTimeoutMs: 3600000 }).statementTimeoutMs).toBe(3600000);
+  });
+
+  it.each([
+    ['24h', 86400],
+    ['30m', 1800],
+    ['3s', 3],
+    ['1s', 1],
+    ['7d', 7 * 86400],
+    ['365d', 365 * 86400],
+    ['8760h', 365 * 86400],
+    ['90m', 5400],
+  ])('accepts fullEvery %j (%i seconds)', (fullEvery, seconds) => {
+    expect(parseWith({ fullEvery }).fullEverySeconds).toBe(seconds);
   });
 
   it('accepts several key, orderBy and compare columns', () => {
@@ -363,6 +380,42 @@ describe('parseJob: rejections name the file, the field, the value and what was 
       );
     },
   );
+
+  it.each([
+    ['24'],
+    ['1.5h'],
+    ['0s'],
+    ['0d'],
+    ['-1h'],
+    ['366d'],
+    ['8761h'],
+    ['24 h'],
+    [' 24h'],
+    ['24H'],
+    ['1h30m'],
+    ['24hours'],
+    ['h'],
+    ['1w'],
+    [''],
+    [24],
+    [86400],
+    [null],
+    [true],
+    [['24h']],
+  ])('rejects fullEvery %j, naming the field, the value and the form expected', (fullEvery) => {
+    expectConfigError(
+      () => parseWith({ fullEvery }),
+      [
+        LABEL,
+        'invalid "fullEvery"',
+        `got ${JSON.stringify(fullEvery)}`,
+        'expected a duration',
+        '"24h"',
+        's, m, h or d',
+        '365d',
+      ],
+    );
+  });
 
   it('shortens a huge value in the message', () => {
     const message = configError(() => parseWith({ table: 'x'.repeat(5000) }));
