@@ -8,7 +8,7 @@ export const PRODUCT = 'status-reconciler';
 /** application_name of each kind of session we open: the writer's is the bare name. */
 export const APPLICATION_NAME = {
   writer: PRODUCT,
-  /** Read-only scans: the horizon ignores them (src/sql/horizon.ts), so keep it unique. */
+  /** Read-only scans: named for operators (pg_stat_activity); the horizon does not trust names. */
   scan: `${PRODUCT}:scan`,
   check: `${PRODUCT}:check`,
   serve: `${PRODUCT}:serve`,

@@ -22,6 +22,22 @@ async function appliedMigrations(client: pg.ClientBase): Promise<Set<number>> {
  * schema, once an administrator has run the first migration) passes.
  */
 export async function migrate(client: pg.ClientBase): Promise<number> {
+  try {
+    return await migrateOnce(client);
+  } catch (error) {
+    // Concurrent first runs: the advisory lock serialises them, but a transaction that
+    // waited for it may still look at the catalog from before the other one committed, and
+    // fail creating what now exists (seen behind PgBouncer: 5 of 30 triples of runners).
+    // Once the other has committed, the next attempt finds everything there.
+    if (!RACED.has((error as { code?: string }).code ?? '')) throw error;
+    return migrateOnce(client);
+  }
+}
+
+/** unique_violation (a catalog row), duplicate_schema, duplicate_table, duplicate_object. */
+const RACED = new Set(['23505', '42P06', '42P07', '42710']);
+
+async function migrateOnce(client: pg.ClientBase): Promise<number> {
   const before = await appliedMigrations(client);
   if (listMigrations().every((m) => before.has(m.id))) return 0;
   await client.query('BEGIN');

@@ -1,4 +1,3 @@
-import { APPLICATION_NAME } from '../config/product.js';
 import type { JobPlan } from '../db/plan.js';
 import type { Statement } from './types.js';
 
@@ -83,10 +82,13 @@ function lagInterval(plan: JobPlan): string {
  *
  * Excluded: other databases, the session running this very statement (pg_backend_pid(),
  * taken here: behind PgBouncer's transaction pooling a pid remembered from an earlier
- * statement may belong to another client's open transaction by now), autovacuum, and our
- * read-only scans of other jobs (by application_name, and only while they hold no xid, so a
- * writer that merely borrows the name is still seen). The pass's writer is not excluded and
- * need not be: it is idle (in no transaction) whenever the horizon is read.
+ * statement may belong to another client's open transaction by now), and autovacuum. The
+ * pass's writer is not excluded and need not be: it is idle (in no transaction) whenever the
+ * horizon is read. Our scans of other jobs are not excluded either, though they never write:
+ * no column tells them apart from an application's transaction that has only read so far.
+ * application_name cannot: behind PgBouncer a server connection keeps the name of its last
+ * client for the next one that sets none (a transition was lost that way). A concurrent
+ * scan holds this horizon back for as long as it runs, on the safe side.
  *
  * The value is cast to the column's exact type, typmod included: a timestamp(0) column
  * stores a transaction's now() rounded, and rounding is monotonic, so every row of an open
@@ -106,8 +108,7 @@ WITH h AS (
       WHERE a.datname = current_database()
         AND a.pid <> pg_backend_pid()
         AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
-        AND a.xact_start IS NOT NULL
-        AND NOT (a.application_name = $2 AND a.backend_xid IS NULL))
+        AND a.xact_start IS NOT NULL)
   ) AS at,
   (SELECT x.gid FROM pg_catalog.pg_prepared_xacts x
     WHERE x.database = current_database() ORDER BY x.prepared LIMIT 1) AS prepared_gid,
@@ -120,7 +121,7 @@ WITH h AS (
   SELECT h.*, ${inColumnDomain(plan, 'h.at')} AS settled FROM h
 ), v AS (
   SELECT d.*, CASE WHEN d.prepared_at IS NOT NULL
-                   THEN least(d.settled, coalesce($3::${exact}, '-infinity'))
+                   THEN least(d.settled, coalesce($2::${exact}, '-infinity'))
                    ELSE d.settled END AS horizon
     FROM d
 )
@@ -131,9 +132,9 @@ SELECT v.horizon::text AS horizon,
        v.prepared_gid AS "preparedGid",
        v.prepared_at::text AS "preparedAt",
        v.hidden AS "hiddenSessions",
-       coalesce(v.horizon <= $3::${exact}, false) AS "behindCheckpoint"
+       coalesce(v.horizon <= $2::${exact}, false) AS "behindCheckpoint"
 FROM v`,
-    values: [plan.job.settleSeconds, APPLICATION_NAME.scan, storedCheckpoint ?? null],
+    values: [plan.job.settleSeconds, storedCheckpoint ?? null],
   };
 }
 
