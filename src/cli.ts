@@ -18,7 +18,7 @@ Usage:
   status-reconciler serve --jobs PATH [--job NAME]...
   status-reconciler status --jobs PATH [--job NAME]... [--runs N]
   status-reconciler check --jobs PATH [--job NAME]...
-  status-reconciler sql --jobs PATH [--job NAME]... [--role NAME]
+  status-reconciler sql --jobs PATH [--job NAME]... [--role NAME | --views MODE]
   status-reconciler help
 
 Commands:
@@ -28,7 +28,8 @@ Commands:
   check      is each job ready? table, indexes, tie-breaker, the role's privileges, each with
              its fix; changes nothing; exit 0 ready, 2 not ready
   sql        print the SQL an administrator applies: the reconciler's schema, archive tables,
-             a least-privilege role and its grants, views for readers (reads no database)
+             a least-privilege role and its grants, views for readers (reads no database);
+             with --views, only the reader views, to drop and re-create around a migration
   help       this text
 
 Options:
@@ -38,6 +39,9 @@ Options:
   --full        ignore the checkpoint and re-check every object
   --runs N      status: how many recent runs to list per job (default 5)
   --role NAME   sql: the role to create and grant to (default status_reconciler)
+  --views MODE  sql: only the reader views: recreate (drop and create, one transaction; after
+                a migration that adds or renames columns), or drop (before a migration that
+                alters a column's type) and create (after it, in the same session)
 
 Environment:
   DATABASE_URL      postgres://USER:PASSWORD@HOST:PORT/DATABASE (else libpq's PG* variables)

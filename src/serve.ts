@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import { buildRegistry } from './metrics/registry.js';
 import { startMetricsServer, type Health } from './metrics/server.js';
 import { readJobMetrics, type JobMetrics } from './metrics/snapshot.js';
+import { prepareSession, socketOptions } from './db/connect.js';
 import { inReadTransaction } from './db/transaction.js';
 import { warnMissingIndexes } from './dba/indexWarnings.js';
 import { reconcileJob } from './reconcile/reconcileJob.js';
@@ -43,18 +44,24 @@ const DB_CHECK_TIMEOUT_MS = 3000;
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { database, jobs, logger } = options;
   // Validate every job and migrate once up front: bad configuration fails the start (exit 2).
-  await prepareJobs(database, jobs, { dryRun: false, inspect: warnMissingIndexes(logger) });
+  await prepareJobs(database, jobs, { dryRun: false, inspect: warnMissingIndexes(logger), logger });
 
   const startedAt = Date.now();
   const controller = new AbortController();
   const inFlight = new Set<Promise<JobResult | undefined>>();
   const pool = new pg.Pool({
-    ...database,
+    ...socketOptions(database),
     max: 2,
     application_name: APPLICATION_NAME.serve,
     connectionTimeoutMillis: DB_CHECK_TIMEOUT_MS,
   });
   pool.on('error', (error) => logger.warn({ err: error }, 'idle metrics connection failed'));
+  // Like every connection of ours: TCP keepalives, and no idle_session_timeout (src/db/connect.ts).
+  pool.on('connect', (client) => {
+    prepareSession(client).catch((error: unknown) =>
+      logger.warn({ err: error }, 'metrics connection: session setup failed'),
+    );
+  });
   let lastMetrics: JobMetrics[] | undefined;
   const readMetrics = async (): Promise<JobMetrics[]> => {
     const client = await pool.connect();
@@ -74,7 +81,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     if (controller.signal.aborted) return undefined;
     try {
       // Planned again each time: the table may have changed since the start.
-      const [plan] = await prepareJobs(database, [job], { dryRun: false });
+      const [plan] = await prepareJobs(database, [job], { dryRun: false, logger });
       if (!plan || controller.signal.aborted) return undefined;
       const result = await reconcileJob(database, plan, {
         dryRun: false,

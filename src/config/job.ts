@@ -29,6 +29,11 @@ export interface Job {
    * full pass, which finds the duplicates incremental passes cannot see.
    */
   fullEverySeconds: number;
+  /**
+   * `runTimeout` in seconds: the deadline of one run of the job (lease to run record), after
+   * which it fails naming what it was waiting for, and its connections are cut.
+   */
+  runTimeoutSeconds: number;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   /** Where the job was declared, for messages. */
@@ -43,6 +48,7 @@ export const JOB_DEFAULTS = {
   lockTimeoutMs: 2000,
   statementTimeoutMs: 30000,
   fullEvery: '24h',
+  runTimeout: '1h',
 };
 
 const ALLOWED_FIELDS = [
@@ -59,6 +65,7 @@ const ALLOWED_FIELDS = [
   'batchSize',
   'timeZone',
   'fullEvery',
+  'runTimeout',
   'lockTimeoutMs',
   'statementTimeoutMs',
 ] as const;
@@ -224,6 +231,12 @@ export function parseJob(raw: unknown, source: string): Job {
         minSeconds: 1,
         maxSeconds: 365 * 86400,
       },
+    ),
+    runTimeoutSeconds: durationSeconds(
+      label,
+      'runTimeout',
+      obj.runTimeout === undefined ? JOB_DEFAULTS.runTimeout : obj.runTimeout,
+      { minSeconds: 1, maxSeconds: 7 * 86400 },
     ),
     lockTimeoutMs: integerIn(label, 'lockTimeoutMs', obj.lockTimeoutMs, JOB_DEFAULTS.lockTimeoutMs, 1, 60000),
     statementTimeoutMs: integerIn(

@@ -36,7 +36,10 @@ export function transactionSettings(timeZone: string | undefined): [string, stri
 /**
  * Runs fn in its own short transaction with lock_timeout and statement_timeout set locally,
  * so no write of ours holds locks for long or waits behind an application's lock forever,
- * and our formats and the job's TimeZone set for it alone.
+ * and our formats and the job's TimeZone set for it alone. READ COMMITTED whatever the
+ * role's or database's default_transaction_isolation: each statement of a batch must see
+ * what committed before it (the rows referencing a duplicate, after the batch locked it),
+ * and re-verify against the latest version of a row it waited for.
  */
 export async function inShortTransaction<T>(
   client: pg.ClientBase,
@@ -45,7 +48,7 @@ export async function inShortTransaction<T>(
 ): Promise<T> {
   return inTransaction(
     client,
-    'BEGIN',
+    'BEGIN ISOLATION LEVEL READ COMMITTED',
     [
       ...transactionSettings(timeouts.timeZone),
       ['lock_timeout', `${timeouts.lockTimeoutMs}ms`],

@@ -2,12 +2,14 @@ import type pg from 'pg';
 import { ConfigError } from '../config/errors.js';
 import { formatName, type Job } from '../config/job.js';
 import type { ColumnInfo } from '../db/plan.js';
+import { describeColumns, readMissingArchiveColumns } from '../reconcile/archiveColumns.js';
 import { archiveProblems } from '../reconcile/checkArchive.js';
 import { columnTypeProblems } from '../reconcile/checkTypes.js';
 import { readPlan } from '../reconcile/planJob.js';
 import { fail, isReady, ok, renderFinding, unfitFinding, type Finding } from './finding.js';
 import { indexFindings, readTableIndexes } from './indexes.js';
 import { jobPrivilegeFindings } from './jobPrivileges.js';
+import { referenceFindings } from './referenceFindings.js';
 import { readRole, roleFindings, type RoleInfo } from './role.js';
 import { stateSchemaFindings } from './stateSchemaFindings.js';
 import { timeFindings } from './timeFindings.js';
@@ -66,6 +68,17 @@ export async function checkJob(client: pg.Client, job: Job, role: RoleInfo): Pro
   findings.push(...(await timeFindings(client, plan)));
   findings.push(...indexFindings(plan, await readTableIndexes(client, plan)));
   findings.push(...(await jobPrivilegeFindings(client, plan, role)));
+  findings.push(...(await referenceFindings(client, plan)));
+  const missing = await readMissingArchiveColumns(client, plan);
+  if (missing?.mayAlter) {
+    findings.push(
+      ok(
+        `the next run adds column(s) ${describeColumns(missing)} to ${formatName(missing.archive)}, which lacks ` +
+          'them: nullable, without a default (rows archived before have no value there), in one ALTER TABLE ' +
+          'that takes an ACCESS EXCLUSIVE lock on the archive table for a moment',
+      ),
+    );
+  }
   findings.push(...(await archiveProblems(client, plan)).map(unfitFinding));
   return { job, findings };
 }

@@ -145,6 +145,15 @@ export function sqlScript(jobs: Job[], role: string, source: string): string {
 -- It is idempotent: apply it again after upgrading status-reconciler (new migrations of its
 -- schema) or changing the job files. Indexes are not here: \`check\` prints those it lacks,
 -- to be created CONCURRENTLY, outside a transaction.
+--
+-- Schema changes by the application (migrations): a run adds to an archive table the
+-- columns its history table gains, when the role owns the archive (else \`run\` and \`check\`
+-- print the ALTER TABLE). The reader views at the end keep the columns the table had when
+-- they were created, and block ALTER COLUMN ... TYPE on a column they read: around such a
+-- migration drop them and create them again, with
+--   status-reconciler sql --jobs ${source} --views drop     (before it)
+--   status-reconciler sql --jobs ${source} --views create   (after it, in the same session)
+-- or, after a migration that added or renamed columns, --views recreate.
 
 BEGIN;`,
     `-- 1. The reconciler's own schema, ${STATE_SCHEMA}, as its migrator would create it.
@@ -159,7 +168,8 @@ ${stateSchemaDdl()}`,
   );
   sections.push(
     `-- ${archives.length > 0 ? 4 : 3}. Views for readers, right today, whether the reconciler has run or not.
--- (SELECT t.* is expanded when a view is created: apply the script again after adding columns.)
+-- (SELECT t.* is expanded when a view is created: after a migration of the table, create them
+-- again with \`status-reconciler sql --views recreate\`, which keeps their grants.)
 -- Grant your readers SELECT on them.
 
 ${jobs.flatMap(viewStatements).join('\n\n')}`,

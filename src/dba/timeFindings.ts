@@ -79,8 +79,9 @@ function dateFinding(plan: JobPlan): Finding {
   const head = `${plan.time.name} (date)`;
   if (plan.job.timeZone === undefined) {
     return ok(
-      `${head}: the horizon is the date in UTC-12 (the earliest date on Earth) of the UTC horizon, ` +
-        'right whatever TimeZone writers use; it settles a day at a time, up to about a day and a half behind UTC',
+      `${head}: the horizon is the date in UTC-14 (the earliest date of any real zone, even with its sign mistyped) of the UTC horizon, ` +
+        'right whatever real zone writers use (a session set further west, down to the -167 h PostgreSQL accepts, needs the job\'s "timeZone"); ' +
+        'it settles a day at a time, up to about a day and a half behind UTC',
     );
   }
   return ok(

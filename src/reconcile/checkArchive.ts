@@ -5,6 +5,7 @@ import { ident, qualified } from '../db/quote.js';
 import { SQLSTATE } from '../db/sqlstate.js';
 import { assignProbeStatement, type ArchiveValue } from '../sql/assignProbe.js';
 import { findRelationStatement, insertColumnsStatement } from '../sql/catalog.js';
+import { missingColumnsProblem, readMissingArchiveColumns } from './archiveColumns.js';
 import { caution, refuse, type Unfit } from './unfit.js';
 
 /** 42804: parse analysis found no assignment cast from the value's type to the column's. */
@@ -108,9 +109,9 @@ async function filled(
 }
 
 /**
- * An existing archive table (its columns' names were checked with the plan): each column the
- * archiving INSERT leaves out must be able to stay empty, and each it fills must take the
- * value, of its type.
+ * An existing archive table: each column the archiving INSERT fills must be there (or the
+ * role must be able to add it before the pass: archiveColumns.ts), each it leaves out must be
+ * able to stay empty, and each it fills must take the value, of its type.
  */
 export async function archiveProblems(client: pg.ClientBase, plan: JobPlan): Promise<Unfit[]> {
   const archive = plan.job.archiveTable;
@@ -120,7 +121,9 @@ export async function archiveProblems(client: pg.ClientBase, plan: JobPlan): Pro
   if (oid === undefined) return [];
   const { rows: columns } = await client.query<ArchiveColumn>(insertColumnsStatement(oid));
   const fills = filledColumns(plan);
-  const problems: (Unfit | undefined)[] = [];
+  const problems: (Unfit | undefined)[] = [
+    ...missingColumnsProblem(plan, await readMissingArchiveColumns(client, plan)),
+  ];
   for (const column of columns) {
     const fill = fills.find((f) => f.name === column.name);
     problems.push(fill ? await filled(client, plan, fill, column) : leftOut(plan, column));

@@ -37,7 +37,8 @@ export function heldBack(
     return {
       outcome: 'skipped',
       reason:
-        `${prepared} holds the horizon, and this job has no checkpoint to hold it at: nothing is judged ` +
+        `${prepared} holds the horizon, and this job has no usable checkpoint to hold it at (none yet, ` +
+        'or one taken under another job definition): nothing is judged ' +
         'until it is committed or rolled back (COMMIT PREPARED or ROLLBACK PREPARED; see pg_prepared_xacts)',
     };
   }
@@ -74,6 +75,8 @@ export function buildResult(
     rowsExamined: counts.rowsExamined,
     duplicatesFound: counts.duplicatesFound,
     duplicatesRemoved: counts.duplicatesRemoved,
+    referencedKept: counts.referencedKept,
+    lockedSkipped: counts.lockedSkipped,
     missedByIncremental: counts.missedByIncremental,
     batches: counts.batches,
     horizon: end.horizon?.horizon,

@@ -60,31 +60,22 @@ async function checkTimeZone(client: pg.ClientBase, job: Job): Promise<void> {
   }
 }
 
-/** An existing archive table must hold every source column and ours; a new one must not clash. */
+/**
+ * Whether the archive table exists; a new one must not clash with the columns it adds. An
+ * existing one is checked with the other refusals (checkArchive.ts): the columns it lacks
+ * are added before the pass when the role may (archiveColumns.ts), refused when not.
+ */
 async function checkArchiveTable(client: pg.ClientBase, job: Job, columns: ColumnInfo[]): Promise<boolean> {
   if (job.mode !== 'archive' || !job.archiveTable) return false;
-  const archiveColumns = await describeTable(client, job.archiveTable);
-  if (!archiveColumns) {
-    const clash = columns.find((c) => c.name === ARCHIVED_AT || c.name === REPEATED_ID);
-    if (clash) {
-      throw new ConfigError(
-        `${job.source}: table ${formatName(job.table)} has a column "${clash.name}", which the archive table ` +
-          `adds itself; expected a source table without "${ARCHIVED_AT}" or "${REPEATED_ID}" columns`,
-      );
-    }
-    return false;
-  }
-  const missing = [...columns.map((c) => c.name), ARCHIVED_AT, REPEATED_ID].filter(
-    (name) => !archiveColumns.some((a) => a.name === name),
-  );
-  if (missing.length > 0) {
+  if (await describeTable(client, job.archiveTable)) return true;
+  const clash = columns.find((c) => c.name === ARCHIVED_AT || c.name === REPEATED_ID);
+  if (clash) {
     throw new ConfigError(
-      `${job.source}: invalid "archiveTable": ${formatName(job.archiveTable)} exists but lacks column(s) ` +
-        `${missing.map((m) => `"${m}"`).join(', ')}; expected every column of ${formatName(job.table)} ` +
-        `plus "${ARCHIVED_AT}" and "${REPEATED_ID}" (add them with ALTER TABLE, or name a new table)`,
+      `${job.source}: table ${formatName(job.table)} has a column "${clash.name}", which the archive table ` +
+        `adds itself; expected a source table without "${ARCHIVED_AT}" or "${REPEATED_ID}" columns`,
     );
   }
-  return true;
+  return false;
 }
 
 /**
@@ -129,8 +120,9 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
 /**
  * What would make a planned job fail or go wrong once it runs: key, orderBy and compare types
  * without the operators the reconciler uses on them (src/reconcile/checkTypes.ts), an archive
- * table that cannot take the archived rows (checkArchive.ts), row-level security that would
- * hide rows from the role (checkRowSecurity.ts). `check` prints each; `planJob` refuses.
+ * table that cannot take the archived rows (checkArchive.ts; the columns it lacks only when
+ * the role may not add them, archiveColumns.ts), row-level security that would hide rows
+ * from the role (checkRowSecurity.ts). `check` prints each; `planJob` refuses.
  */
 export async function unfitProblems(client: pg.ClientBase, plan: JobPlan): Promise<Unfit[]> {
   return [
@@ -142,7 +134,8 @@ export async function unfitProblems(client: pg.ClientBase, plan: JobPlan): Promi
 
 /**
  * Checks a job against the live catalog; throws ConfigError (exit 2) before anything changes,
- * naming every refusal with its fix.
+ * naming every refusal with its fix. It changes nothing itself: once every job of a run is
+ * planned, prepareJobs adds the columns an archive table lacks (followSourceColumns).
  */
 export async function planJob(client: pg.ClientBase, job: Job): Promise<JobPlan> {
   const plan = await readPlan(client, job);

@@ -3,16 +3,19 @@ import type { JobPlan } from '../db/plan.js';
 import type { Logger } from '../log.js';
 import { createArchiveTableStatement } from '../sql/archiveTable.js';
 import type { HorizonRow } from '../sql/horizon.js';
+import { checkpointHorizon, logBlockedRows } from './blockedRows.js';
 import { readStoredCheckpoint } from './checkpoint.js';
 import { jobDefinition } from './definition.js';
 import { readHorizon } from './horizon.js';
 import { Lease } from './lease.js';
+import { namedFailure } from './namedFailure.js';
 import { PassCounts } from './passCounts.js';
 import { openPassConnections, type PassConnections } from './passConnections.js';
 import { buildResult, heldBack, requestedScope, type PassEnd } from './passEnd.js';
 import { recordRun } from './recordRun.js';
 import { removeDuplicates } from './removeDuplicates.js';
 import { DEFAULT_HISTORY_DAYS, type JobResult, type RunOptions } from './result.js';
+import { RunWatch } from './runWatch.js';
 
 /**
  * One pass of one job, in the order of the design: lease, horizon, scan and collapse in
@@ -28,22 +31,41 @@ export async function reconcileJob(
   const startedAt = new Date();
   const started = performance.now();
   const counts = new PassCounts();
+  // The job's runTimeout, and a warning while nothing moves (src/reconcile/runWatch.ts).
+  const watch = new RunWatch(log, plan.job.runTimeoutSeconds);
   let connections: PassConnections | undefined;
   let end: PassEnd;
   try {
     connections = await openPassConnections(database);
-    end = await pass(connections, plan, options, counts, log);
+    watch.guard({ writer: connections.writer, scan: connections.scanner });
+    // Past the deadline a pass that does not unwind is left (the lease then expires).
+    end = await watch.bound(pass(connections, plan, options, counts, log, watch), () => ({
+      outcome: 'failure',
+      scope: requestedScope(options),
+      commit: {},
+    }));
   } catch (error) {
     end = { outcome: 'failure', scope: requestedScope(options), commit: {}, error: error as Error };
   }
+  logBlockedRows(log, plan, counts);
+  end = namedFailure(end, plan.job.name, watch);
   let result = buildResult(plan, options, end, counts, startedAt, (performance.now() - started) / 1000);
   if (!options.dryRun) {
     const historyDays = options.historyDays ?? DEFAULT_HISTORY_DAYS;
-    result = await recordRun(database, connections?.writer, plan, { ...end, result }, historyDays, log);
+    const unrecorded = result;
+    result = await watch.bound(
+      recordRun(database, connections?.writer, plan, { ...end, result }, historyDays, log),
+      () => unrecorded,
+      { what: 'the run record', connection: connections?.writer },
+    );
   }
   // Best effort, whatever the outcome: by its token, so a lease someone else took is left
   // alone; if it fails, the lease expires (or is taken once this session is gone).
-  if (end.lease) await end.lease.release(connections!.writer.client).catch(() => undefined);
+  if (end.lease) {
+    const release = end.lease.release(connections!.writer.client).catch(() => undefined);
+    await watch.bound(release, () => undefined, { what: 'the lease', connection: connections?.writer });
+  }
+  watch.stop();
   await connections?.close();
   return result;
 }
@@ -55,11 +77,17 @@ async function pass(
   options: RunOptions,
   counts: PassCounts,
   log: Logger,
+  watch: RunWatch,
 ): Promise<PassEnd> {
   const job = plan.job;
   const writer = connections.writer.client;
   // A dry run writes nothing, so it takes no lease: it only stays away from a live runner.
-  const lease = options.dryRun ? await Lease.holder(writer, job) : await Lease.acquire(writer, job);
+  const lease = await watch.during(
+    'the lease',
+    connections.writer,
+    (): Promise<Lease | { heldUntil: string } | { expiresAt: string } | undefined> =>
+      options.dryRun ? Lease.holder(writer, job) : Lease.acquire(writer, job),
+  );
   if (lease !== undefined && !(lease instanceof Lease)) {
     const until = 'heldUntil' in lease ? lease.heldUntil : lease.expiresAt;
     const reason = `another runner holds this job (its lease runs until ${until} unless renewed)`;
@@ -70,17 +98,23 @@ async function pass(
   let horizon: HorizonRow | undefined;
   try {
     if (!options.dryRun && job.mode === 'archive' && !plan.archiveExists) {
-      await writer.query(createArchiveTableStatement(plan));
+      await watch.during('the archive table', connections.writer, () =>
+        writer.query(createArchiveTableStatement(plan)),
+      );
     }
     // The stored checkpoint bounds the horizon while a prepared transaction exists, even
     // on a full pass; only an incremental pass starts from it.
-    const stored = await readStoredCheckpoint(connections.writer, plan, log);
+    const stored = await watch.during('the checkpoint', connections.writer, () =>
+      readStoredCheckpoint(connections.writer, plan, log),
+    );
     if (stored?.fullPassDue && !options.full) {
       log.info({ fullEvery: `${job.fullEverySeconds}s` }, 'a full pass is due (fullEvery): this run is one');
     }
     from = options.full || stored?.fullPassDue ? undefined : stored?.horizon;
     scope = from === undefined ? 'full' : 'incremental';
-    horizon = await readHorizon(connections, plan, stored?.horizon, log);
+    horizon = await watch.during('the horizon', connections.scanner, () =>
+      readHorizon(connections, plan, stored?.horizon, log),
+    );
     const facts = { scope, from, horizon, lease };
     const held = heldBack(horizon, scope);
     if (held) return { ...facts, ...held, commit: {} };
@@ -94,6 +128,7 @@ async function pass(
         signal: options.signal,
         lease,
         log,
+        watch,
       },
     );
     if (options.signal?.aborted) {
@@ -103,7 +138,8 @@ async function pass(
     }
     const checkpoint = {
       job: job.name,
-      horizon: horizon.horizon,
+      // Not past a duplicate skipped as locked: the next incremental pass judges it again.
+      horizon: await checkpointHorizon(writer, plan, horizon.horizon, counts),
       horizonType: plan.timeType,
       definition: jobDefinition(plan),
       fullPass: scope === 'full',

@@ -6,6 +6,7 @@ import { BatchRemover } from './batchRemover.js';
 import type { Lease } from './lease.js';
 import type { PassCounts } from './passCounts.js';
 import { ProgressReporter } from './progress.js';
+import type { RunWatch } from './runWatch.js';
 import { streamScan } from './streamScan.js';
 
 export interface RemoveOptions {
@@ -14,6 +15,8 @@ export interface RemoveOptions {
   /** The job's lease (none on a dry run): every batch renews it, and so does a long scan. */
   lease: Lease | undefined;
   log: Logger;
+  /** What the pass waits for (the scan, a batch, the lease), for the stall warning and runTimeout. */
+  watch: RunWatch;
 }
 
 /**
@@ -30,9 +33,19 @@ export async function removeDuplicates(
   options: RemoveOptions,
 ): Promise<void> {
   const { writer, scanner } = connections;
-  const expected = window.from === undefined ? await estimatedRows(writer, plan) : undefined;
+  const { watch } = options;
+  const expected =
+    window.from === undefined
+      ? await watch.during('the row estimate', writer, () => estimatedRows(writer, plan))
+      : undefined;
   const progress = new ProgressReporter(options.log, 5000, expected);
-  const batches = new BatchRemover(writer, plan, counts, options.lease);
+  const batches = watch.watched(new BatchRemover(writer, plan, counts, options.lease), writer, {
+    add: 'a batch',
+    flush: 'a batch',
+    finish: 'a batch',
+    settle: 'a batch',
+    renewLeaseIfDue: 'the lease',
+  });
   // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind.
   const keys = plan.key.length;
   const orders = plan.orderBy.length;
@@ -45,7 +58,8 @@ export async function removeDuplicates(
 
   const opened = performance.now();
   try {
-    for await (const rows of streamScan(scanner, scanStatement(plan, window), plan.job.timeZone)) {
+    const scan = streamScan(scanner, scanStatement(plan, window), plan.job.timeZone);
+    for await (const rows of watch.scan(scanner, scan)) {
       for (const row of rows) {
         if (row[dup] === 't') {
           const seconds = row[gap];
@@ -74,7 +88,8 @@ export async function removeDuplicates(
   } finally {
     counts.snapshotSeconds = (performance.now() - opened) / 1000;
   }
-  if (!options.signal?.aborted) await batches.flush();
+  // The last batch, and one more try of the rows passed over as locked (BatchRemover.finish).
+  if (!options.signal?.aborted) await batches.finish();
   await batches.settle();
 }
 

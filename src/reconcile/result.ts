@@ -26,6 +26,10 @@ export interface JobResult {
   rowsExamined: number;
   duplicatesFound: number;
   duplicatesRemoved: number;
+  /** Duplicates kept because rows of other tables reference them (foreign keys); never deleted. */
+  referencedKept: number;
+  /** Duplicates skipped because other sessions held them (or their predecessor) locked; retried next run. */
+  lockedSkipped: number;
   /** Duplicates a full pass found below the stored checkpoint: the incremental passes missed them. */
   missedByIncremental: number;
   batches: number;

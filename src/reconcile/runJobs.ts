@@ -4,6 +4,7 @@ import { APPLICATION_NAME } from '../config/product.js';
 import { withClient } from '../db/connect.js';
 import type { JobPlan } from '../db/plan.js';
 import type { Logger } from '../log.js';
+import { followSourceColumns } from './archiveColumns.js';
 import { migrate } from './migrate.js';
 import { planJob } from './planJob.js';
 import { reconcileJob } from './reconcileJob.js';
@@ -14,12 +15,13 @@ export type PlanInspector = (client: pg.ClientBase, plan: JobPlan) => Promise<vo
 
 /**
  * Checks every job against the catalog (throws ConfigError, changing nothing, when one is
- * wrong), then applies the reconciler's own migrations unless this is a dry run.
+ * wrong), then, unless this is a dry run, adds to archive tables the columns their sources
+ * have gained (a dry run logs them) and applies the reconciler's own migrations.
  */
 export async function prepareJobs(
   database: pg.ClientConfig,
   jobs: Job[],
-  options: { dryRun: boolean; inspect?: PlanInspector },
+  options: { dryRun: boolean; inspect?: PlanInspector; logger?: Logger },
 ): Promise<JobPlan[]> {
   return withClient(database, APPLICATION_NAME.writer, async (client) => {
     const plans: JobPlan[] = [];
@@ -27,6 +29,9 @@ export async function prepareJobs(
       const plan = await planJob(client, job);
       await options.inspect?.(client, plan);
       plans.push(plan);
+    }
+    for (const plan of plans) {
+      await followSourceColumns(client, plan, { dryRun: options.dryRun, log: options.logger });
     }
     if (!options.dryRun) await migrate(client);
     return plans;
@@ -43,6 +48,8 @@ export function logSummary(log: Logger, result: JobResult): void {
     rowsExamined: result.rowsExamined,
     duplicatesFound: result.duplicatesFound,
     duplicatesRemoved: result.duplicatesRemoved,
+    referencedKept: result.referencedKept,
+    lockedSkipped: result.lockedSkipped,
     ...(result.scope === 'full' ? { missedByIncremental: result.missedByIncremental } : {}),
     ...(result.dryRun ? { wouldRemove: result.duplicatesFound } : {}),
     batches: result.batches,
@@ -67,7 +74,11 @@ export async function runJobs(
   jobs: Job[],
   options: RunOptions & { inspect?: PlanInspector; afterJob?: (result: JobResult) => Promise<unknown> },
 ): Promise<JobResult[]> {
-  const plans = await prepareJobs(database, jobs, { dryRun: options.dryRun, inspect: options.inspect });
+  const plans = await prepareJobs(database, jobs, {
+    dryRun: options.dryRun,
+    inspect: options.inspect,
+    logger: options.logger,
+  });
   const results: JobResult[] = [];
   for (const plan of plans) {
     if (options.signal?.aborted) break;

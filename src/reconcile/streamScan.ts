@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { Connection } from '../db/connect.js';
+import { localSettingsStatement } from '../db/transaction.js';
 import { openScanSnapshotStatements } from '../sql/scan.js';
 import type { Statement } from '../sql/types.js';
 
@@ -10,6 +11,8 @@ export type ScanRow = (string | null)[];
 // pg-cursor's advice is 100-1000 rows a read: fewer round trips, memory still flat.
 const READ_ROWS = 1000;
 const CURSOR_CLOSE_TIMEOUT_MS = 5000;
+/** PostgreSQL 17 added transaction_timeout: a role's or database's would end a long scan. */
+const TRANSACTION_TIMEOUT_SINCE = 170000;
 
 // Values come back as the server's text so that timestamps keep their microseconds and
 // every type casts back exactly in the collapse statement.
@@ -28,17 +31,26 @@ export async function* streamScan(
 ): AsyncGenerator<ScanRow[]> {
   try {
     for (const open of openScanSnapshotStatements(timeZone)) await scanner.client.query(open);
+    if (scanner.serverVersion >= TRANSACTION_TIMEOUT_SINCE) {
+      await scanner.client.query(localSettingsStatement([['transaction_timeout', '0']]));
+    }
     const cursor = scanner.client.query(
       new Cursor<ScanRow>(statement.text, statement.values, { rowMode: 'array', types: RAW_TEXT }),
     );
+    let failed = false;
     try {
       for (;;) {
-        const rows = await cursor.read(READ_ROWS);
+        const rows = await cursor.read(READ_ROWS).catch((error: unknown) => {
+          failed = true;
+          throw error;
+        });
         if (rows.length === 0) return;
         yield rows;
       }
     } finally {
-      await closeCursor(cursor);
+      // A failed read ended the portal already; on a connection already gone (cut at the
+      // run's deadline, or lost) there is nothing to close either, and close() would wait.
+      if (!failed && scanner.failure === undefined) await closeCursor(cursor);
     }
   } finally {
     // Read-only: ending it either way only releases the snapshot.

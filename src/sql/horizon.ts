@@ -35,15 +35,17 @@ function localFloor(at: string): string {
  *   one from `at` onwards, which is below local(at) around a backward change.
  * - date: `current_date` depends on each writer's session TimeZone. With a job timeZone the
  *   writers use that zone: its lowest date from `at` on. Without one, a writer may use any
- *   zone: the date in UTC-12, the earliest date anywhere, so a date settles when every zone
- *   has left it.
+ *   zone: the date in UTC-14, so a date settles when every zone has left it. Real zones
+ *   reach UTC-12; -14 also covers a POSIX sign mix-up of any of them ('UTC+14' is UTC-14).
+ *   PostgreSQL accepts offsets down to -167 h; a writer set that far west needs the job's
+ *   timeZone.
  */
 function inColumnDomain(plan: JobPlan, at: string): string {
   const exact = plan.time.type;
   if (plan.timeType === 'timestamptz') return `${at}::${exact}`;
   if (plan.timeType === 'timestamp') return `${localFloor(at)}::${exact}`;
   if (plan.job.timeZone !== undefined) return `${localFloor(at)}::date`;
-  return `((${at} AT TIME ZONE 'UTC') - interval '12 hours')::date`;
+  return `((${at} AT TIME ZONE 'UTC') - interval '14 hours')::date`;
 }
 
 /**

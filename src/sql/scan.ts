@@ -51,7 +51,8 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
     .join(' AND ');
   const difference =
     time === 'date'
-      ? `((t.${first} - lag(t.${first}) OVER w) * 86400)::float8`
+      ? // date - date is an integer of days: times 86400 in integers overflows past 68 years
+        `(t.${first} - lag(t.${first}) OVER w)::float8 * 86400`
       : `extract(epoch FROM t.${first} - lag(t.${first}) OVER w)::float8`;
   const gap = `CASE WHEN isfinite(t.${first}) AND isfinite(lag(t.${first}) OVER w) THEN ${difference} END`;
   const notNull = [...keys, ...orders].map((c) => `t.${c} IS NOT NULL`).join(' AND ');

@@ -67,6 +67,18 @@ describe('a checkpoint belongs to one job definition', () => {
     await expectCollapsedShadow(db); // the oracle compares status_id alone
   });
 
+  it("a compare column's type changed (numeric to integer): the next run is full and removes the new duplicates", async () => {
+    await addColumn('level numeric');
+    await db.query(`INSERT INTO object_status (object_id, status_id, level, start_date) VALUES
+      (1, 1, 1.1, now() - interval '2 hours'), (1, 1, 1.2, now() - interval '1 hour')`);
+    const byLevel = { compare: ['level'] };
+    expect(await run(byLevel)).toMatchObject({ scope: 'full', duplicatesRemoved: 0 });
+    expect(await run(byLevel)).toMatchObject({ scope: 'incremental', duplicatesRemoved: 0 });
+    // 1.1 and 1.2 both become 1: equal now, which only a full pass can see.
+    await db.query(`ALTER TABLE object_status ALTER COLUMN level TYPE integer USING round(level)`);
+    expect(await run(byLevel)).toMatchObject({ scope: 'full', duplicatesRemoved: 1 });
+  });
+
   it('key narrowed: the next run is full and removes the new duplicates', async () => {
     await addColumn('variant int NOT NULL DEFAULT 0');
     await db.query(`INSERT INTO object_status (object_id, variant, status_id, start_date) VALUES

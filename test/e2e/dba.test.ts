@@ -242,7 +242,7 @@ describe('check', () => {
       '✓ start_date (timestamp without time zone) holds local times of UTC (the job\'s "timeZone"): its clocks do not go back within the next year',
     );
     expect(out).toContain(
-      '✓ start_date (date): the horizon is the date in UTC-12 (the earliest date on Earth) of the UTC horizon',
+      '✓ start_date (date): the horizon is the date in UTC-14 (the earliest date of any real zone, even with its sign mistyped) of the UTC horizon',
     );
     expect(out).toContain('ready: 3 job(s) can run as role "');
 

@@ -99,8 +99,11 @@ describe('serve', () => {
       await seed('object_status');
       const holder = await db.connect();
       await holder.query('BEGIN');
+      // Only the second-latest row, by id: the batch waits on it as the predecessor of the
+      // latest (a locked duplicate itself would be skipped, not waited for).
       await holder.query(
-        `SELECT id FROM object_status WHERE object_id = 1 ORDER BY start_date DESC, id DESC LIMIT 1 OFFSET 1 FOR UPDATE`,
+        `SELECT id FROM object_status WHERE id = (SELECT id FROM object_status WHERE object_id = 1
+           ORDER BY start_date DESC, id DESC LIMIT 1 OFFSET 1) FOR UPDATE`,
       );
       try {
         await waitFor(

@@ -165,10 +165,11 @@ describe('local time that goes back (timestamp without time zone, a zone with da
 });
 
 describe("date columns and the writers' TimeZone", () => {
-  // When a date changes: UTC midnight, UTC+14's (10:00 UTC) and UTC-12's (12:00 UTC).
+  // When a date changes: UTC midnight, UTC+14's (10:00 UTC), UTC-12's (12:00 UTC), UTC-13's
+  // (13:00) and UTC-14's (14:00 UTC, the reconciler's date horizon without a job timeZone).
   async function awayFromMidnights(): Promise<void> {
     const now = await serverNow(db);
-    for (const hour of [0, 10, 12]) {
+    for (const hour of [0, 10, 12, 13, 14]) {
       const next = new Date(now);
       next.setUTCHours(hour, 0, 0, 0);
       if (next <= now) next.setUTCDate(next.getUTCDate() + 1);
@@ -176,7 +177,8 @@ describe("date columns and the writers' TimeZone", () => {
     }
   }
 
-  it.each(['UTC', 'Etc/GMT+12'])(
+  // 'UTC+13' is POSIX for UTC-13: west of every real zone, a sign mix-up the horizon covers.
+  it.each(['UTC', 'Etc/GMT+12', 'UTC+13'])(
     "database TimeZone UTC+14, a writer in %s: a row of the writer's current_date is not judged while its open transaction can still commit before it",
     async (writerZone) => {
       await awayFromMidnights();
@@ -228,7 +230,7 @@ describe('infinite times', () => {
       await createTimeHistoryTable(db, type);
       const [t1, t2, gap] =
         type === 'date'
-          ? // UTC dates: below the earliest date anywhere (UTC-12's) of the horizon, whatever the server's zone.
+          ? // UTC dates: below the date horizon (UTC-14's date), whatever the server's zone.
             [`(now() AT TIME ZONE 'UTC')::date - 3`, `(now() AT TIME ZONE 'UTC')::date - 2`, 86400]
           : [`now() - interval '2 hours'`, `now() - interval '1 hour'`, 3600];
       await db.query(`INSERT INTO object_status (object_id, status_id, start_date) VALUES
@@ -262,6 +264,20 @@ describe('infinite times', () => {
       expect(sample(metrics, 'status_reconciler_duplicate_gap_seconds_count', job)).toBe(1);
     },
   );
+});
+
+describe('dates far apart', () => {
+  it('a date history spanning over 68 years (a 1900 sentinel row) is judged, not an integer overflow', async () => {
+    await createTimeHistoryTable(db, 'date');
+    await db.query(`INSERT INTO object_status (object_id, status_id, start_date) VALUES
+      (1, 1, '1900-01-01'), (1, 1, '2019-01-01'), (1, 2, '2019-01-02'),
+      (2, 3, '1950-01-01'), (2, 4, '2019-01-01'), (2, 4, '2019-01-02')`);
+    const summary = await runJobCli(db, jobFile([{ ...STANDARD_JOB }]));
+    expect(summary).toMatchObject({ outcome: 'success', duplicatesRemoved: 2 });
+    expect(await statusesOf(db, 'object_status', 1)).toEqual([1, 2]);
+    expect(await statusesOf(db, 'object_status', 2)).toEqual([3, 4]);
+    await expectCollapsedShadow(db);
+  });
 });
 
 describe('a prepared transaction', () => {

@@ -289,9 +289,13 @@ describe('reconcile', () => {
 
   it('settles a date column a day at a time', async () => {
     await db.query(`CREATE TABLE daily (id serial PRIMARY KEY, object_id int, status_id int, day date)`);
+    // Writers in UTC, and the job says so: its dates settle at UTC midnight. (Without a
+    // timeZone a date settles when UTC-14 leaves it: timeEdges.test.ts.)
+    const today = `(now() AT TIME ZONE 'UTC')::date`;
     await db.query(`INSERT INTO daily (object_id, status_id, day) VALUES
-      (1, 1, current_date - 2), (1, 1, current_date - 1), (1, 1, current_date), (1, 1, current_date)`);
-    const result = await runOnce(db, makeJob({ name: 'daily', table: 'daily', orderBy: ['day', 'id'] }));
+      (1, 1, ${today} - 2), (1, 1, ${today} - 1), (1, 1, ${today}), (1, 1, ${today})`);
+    const job = makeJob({ name: 'daily', table: 'daily', orderBy: ['day', 'id'], timeZone: 'UTC' });
+    const result = await runOnce(db, job);
     // Today's rows are not settled yet: only yesterday's row is judged a duplicate.
     expect(result).toMatchObject({ duplicatesFound: 1, duplicatesRemoved: 1 });
     const left = await db.query<{ id: number }>('SELECT id FROM daily ORDER BY id');

@@ -59,6 +59,7 @@ describe('parseJob: defaults and accepted values', () => {
       batchSize: 5000,
       timeZone: undefined,
       fullEverySeconds: 86400,
+      runTimeoutSeconds: 3600,
       lockTimeoutMs: 2000,
       statementTimeoutMs: 30000,
       source: LABEL,
@@ -69,6 +70,7 @@ describe('parseJob: defaults and accepted values', () => {
       schedule: '*/5 * * * *',
       batchSize: 5000,
       fullEvery: '24h',
+      runTimeout: '1h',
       lockTimeoutMs: 2000,
       statementTimeoutMs: 30000,
     });
@@ -90,12 +92,14 @@ describe('parseJob: defaults and accepted values', () => {
         batchSize: 100,
         timeZone: 'Europe/Paris',
         fullEvery: '6h',
+        runTimeout: '30m',
         lockTimeoutMs: 500,
         statementTimeoutMs: 10000,
       },
       SOURCE,
     );
     expect(job.fullEverySeconds).toBe(6 * 3600);
+    expect(job.runTimeoutSeconds).toBe(30 * 60);
     expect(job.mode).toBe('archive');
     expect(job.archiveTable).toEqual({ schema: 'public', name: 'object_status_archive' });
     expect(job.settleSeconds).toBe(45);
@@ -141,6 +145,18 @@ describe('parseJob: defaults and accepted values', () => {
     ['90m', 5400],
   ])('accepts fullEvery %j (%i seconds)', (fullEvery, seconds) => {
     expect(parseWith({ fullEvery }).fullEverySeconds).toBe(seconds);
+  });
+
+  it.each([
+    ['1h', 3600],
+    ['30m', 1800],
+    ['3s', 3],
+    ['1s', 1],
+    ['7d', 7 * 86400],
+    ['168h', 7 * 86400],
+    ['90m', 5400],
+  ])('accepts runTimeout %j (%i seconds)', (runTimeout, seconds) => {
+    expect(parseWith({ runTimeout }).runTimeoutSeconds).toBe(seconds);
   });
 
   it('accepts several key, orderBy and compare columns', () => {
@@ -413,6 +429,35 @@ describe('parseJob: rejections name the file, the field, the value and what was 
         '"24h"',
         's, m, h or d',
         '365d',
+      ],
+    );
+  });
+
+  it.each([
+    ['1'],
+    ['0s'],
+    ['-1h'],
+    ['8d'],
+    ['169h'],
+    ['10081m'],
+    ['1.5h'],
+    ['1h30m'],
+    ['1H'],
+    [' 1h'],
+    [''],
+    [3600],
+    [null],
+    [false],
+    [['1h']],
+  ])('rejects runTimeout %j, naming the field, the value and the form expected', (runTimeout) => {
+    expectConfigError(
+      () => parseWith({ runTimeout }),
+      [
+        LABEL,
+        'invalid "runTimeout"',
+        `got ${JSON.stringify(runTimeout)}`,
+        'expected a duration',
+        'from 1s to 7d',
       ],
     );
   });

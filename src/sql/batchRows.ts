@@ -1,0 +1,39 @@
+import type { JobPlan } from '../db/plan.js';
+import { qualified } from '../db/quote.js';
+
+/*
+ * Pieces the statements of one batch share (src/sql/batchLocks.ts, src/sql/collapse.ts).
+ * Rows are addressed two ways: a duplicate the scan found by its key and orderBy values (as
+ * text, cast back exactly), and a row this batch has locked by its partition and ctid (stable
+ * while the lock is held: nobody else can update or delete the row until the batch ends).
+ */
+
+/** One duplicate found by the scan: its key and orderBy values, as text. */
+export interface DuplicateRef {
+  key: string[];
+  orderBy: string[];
+}
+
+/** A row the batch holds locked FOR UPDATE: its place in the batch, its partition and its ctid. */
+export interface LockedRow {
+  ord: number;
+  table: string;
+  tid: string;
+}
+
+/** The values of `lockedRowsFrom`'s $1..$3: the locked rows' places, partitions and ctids. */
+export function lockedRowsValues(rows: readonly LockedRow[]): unknown[] {
+  return [rows.map((r) => r.ord), rows.map((r) => r.table), rows.map((r) => r.tid)];
+}
+
+/**
+ * FROM the locked rows (values $1..$3 from lockedRowsValues) joined to the history table as
+ * `t`, one row each: by partition and ctid, which the ctid = ANY makes a TID scan.
+ */
+export function lockedRowsFrom(plan: JobPlan): { from: string; where: string } {
+  return {
+    from: `unnest($1::int4[], $2::oid[], $3::tid[]) AS g(ord, toid, tid)
+    JOIN ${qualified(plan.job.table)} t ON t.tableoid = g.toid AND t.ctid = g.tid`,
+    where: 't.ctid = ANY ($3::tid[])',
+  };
+}
