@@ -2,23 +2,18 @@ import type { JobPlan } from '../db/plan.js';
 import type { QualifiedName } from '../config/job.js';
 import type { Statement } from './types.js';
 
-/** A foreign key that references the history table: what keeps a duplicate it references. */
-export interface Reference {
-  constraint: string;
+/**
+ * A foreign key that references the history table: what keeps a duplicate it references.
+ * The catalog row, with the child's name and the constraint's operators put together.
+ */
+export type Reference = Omit<
+  ReferenceRow,
+  'oid' | 'childSchema' | 'childTable' | 'operatorSchemas' | 'operatorNames'
+> & {
   child: QualifiedName;
-  childColumns: string[];
-  parentColumns: string[];
   /** `OPERATOR(schema.op)` for each column pair, PK = FK, as the constraint compares them. */
   operators: string[];
-  onDelete: string;
-  deferrable: boolean;
-  selfReference: boolean;
-  /** The role the privileges are of. */
-  role: string;
-  canRead: boolean;
-  rowSecurity: boolean;
-  indexed: boolean;
-}
+};
 
 /** A foreign key that references the history table (or one of its partitions), as the catalog holds it. */
 export interface ReferenceRow {
