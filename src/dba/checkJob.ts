@@ -13,6 +13,7 @@ import { referenceFindings } from './referenceFindings.js';
 import { readRole, roleFindings, type RoleInfo } from './role.js';
 import { stateSchemaFindings } from './stateSchemaFindings.js';
 import { timeFindings } from './timeFindings.js';
+import { timeoutFindings } from './timeoutFindings.js';
 
 /** What `check` found for one job. */
 export interface JobCheck {
@@ -37,7 +38,11 @@ export async function checkDatabase(
   const role = await readRole(client);
   return {
     role,
-    findings: [...roleFindings(role), ...(await stateSchemaFindings(client, role, sqlCommand))],
+    findings: [
+      ...roleFindings(role),
+      ...(await timeoutFindings(client)),
+      ...(await stateSchemaFindings(client, role, sqlCommand)),
+    ],
   };
 }
 

@@ -153,5 +153,21 @@ export function buildRegistry(jobs: JobMetrics[]): Registry {
       () => each((m) => m.lastRun?.horizonLagSeconds),
     ),
   );
+  add(
+    stored(
+      `${METRIC_PREFIX}duplicates_referenced_kept`,
+      'Duplicates the last run kept because rows of other tables reference them through a foreign key (never cascaded into).',
+      'gauge',
+      () => each((m) => m.lastRun?.referencedKept),
+    ),
+  );
+  add(
+    stored(
+      `${METRIC_PREFIX}duplicates_locked_skipped`,
+      'Duplicates the last run passed over because another session held them or their predecessor locked past lockTimeoutMs; the next run retries them.',
+      'gauge',
+      () => each((m) => m.lastRun?.lockedSkipped),
+    ),
+  );
   return registry;
 }

@@ -18,7 +18,16 @@ export interface JobMetrics {
   lastSuccessSeconds: number | undefined;
   /** From the latest run that was not skipped. */
   lastRun:
-    { collisionRatio: number; durationSeconds: number; horizonLagSeconds: number | undefined } | undefined;
+    | {
+        collisionRatio: number;
+        durationSeconds: number;
+        horizonLagSeconds: number | undefined;
+        /** Duplicates kept because rows reference them through a foreign key. */
+        referencedKept: number;
+        /** Duplicates passed over because another session held them locked. */
+        lockedSkipped: number;
+      }
+    | undefined;
 }
 
 export function emptyJobMetrics(job: string): JobMetrics {
@@ -87,6 +96,8 @@ export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Pro
     duplicates_found: string;
     duration_seconds: number;
     horizon_lag_seconds: number | null;
+    referenced_kept: string;
+    locked_skipped: string;
   }>(latestRunsStatement(jobs));
   for (const row of lastRuns.rows) {
     const m = byJob.get(row.job);
@@ -96,6 +107,8 @@ export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Pro
       collisionRatio: examined > 0 ? Number(row.duplicates_found) / examined : 0,
       durationSeconds: row.duration_seconds,
       horizonLagSeconds: row.horizon_lag_seconds ?? undefined,
+      referencedKept: Number(row.referenced_kept),
+      lockedSkipped: Number(row.locked_skipped),
     };
   }
   return [...byJob.values()];

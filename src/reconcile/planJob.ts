@@ -13,6 +13,7 @@ import { findRelationStatement, setTimeZoneStatement, tableColumnsStatement } fr
 import { archiveProblems } from './checkArchive.js';
 import { rowSecurityProblems } from './checkRowSecurity.js';
 import { columnTypeProblems } from './checkTypes.js';
+import { readReferences, referenceProblems } from './references.js';
 import { unfitError, type Unfit } from './unfit.js';
 
 /** A table's (or partitioned table's) columns; undefined when there is no such table. */
@@ -122,13 +123,16 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
  * without the operators the reconciler uses on them (src/reconcile/checkTypes.ts), an archive
  * table that cannot take the archived rows (checkArchive.ts; the columns it lacks only when
  * the role may not add them, archiveColumns.ts), row-level security that would hide rows
- * from the role (checkRowSecurity.ts). `check` prints each; `planJob` refuses.
+ * from the role (checkRowSecurity.ts), a referencing table the role cannot fully read
+ * (references.ts). `check` prints each; `planJob` refuses.
  */
 export async function unfitProblems(client: pg.ClientBase, plan: JobPlan): Promise<Unfit[]> {
   return [
     ...(await columnTypeProblems(client, plan.job)),
     ...(await archiveProblems(client, plan)),
     ...(await rowSecurityProblems(client, plan.job)),
+    // Also re-checked by every batch (a constraint may be added while the pass runs).
+    ...referenceProblems(await readReferences(client, plan)),
   ];
 }
 

@@ -46,6 +46,8 @@ async function insertRecord(
       duplicatesFound: result.duplicatesFound,
       duplicatesRemoved: result.duplicatesRemoved,
       missedByIncremental: result.missedByIncremental,
+      referencedKept: result.referencedKept,
+      lockedSkipped: result.lockedSkipped,
       horizon: result.horizon,
       horizonLagSeconds: result.horizonLagSeconds,
       snapshotSeconds: result.snapshotSeconds,

@@ -133,3 +133,23 @@ export function rowSecurityOwnerStatement(oid: number): Statement {
     values: [oid],
   };
 }
+
+/**
+ * The server timeouts this role starts its sessions with that are not off, and where each
+ * was set (pg_settings.source: 'database', 'user', 'database user', 'configuration file'...).
+ * reset_val, not setting: our own session already turned idle_session_timeout off, which
+ * hides the role's value from `setting` (and its source becomes 'session'). pg_settings is
+ * readable by every role; transaction_timeout exists from PostgreSQL 17.
+ */
+export function serverTimeoutsStatement(): Statement {
+  return {
+    text: `SELECT name, reset_val AS setting, unit,
+                  CASE WHEN source = 'session' THEN 'the role or database' ELSE source END AS source
+             FROM pg_catalog.pg_settings
+            WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout',
+                           'idle_session_timeout', 'transaction_timeout')
+              AND reset_val <> '0'
+            ORDER BY name`,
+    values: [],
+  };
+}

@@ -24,7 +24,8 @@ export function jobGapBucketsStatement(jobs: string[]): Statement {
 /** Each job's latest run that was not skipped. */
 export function latestRunsStatement(jobs: string[]): Statement {
   return {
-    text: `SELECT DISTINCT ON (job) job, rows_examined, duplicates_found, duration_seconds, horizon_lag_seconds
+    text: `SELECT DISTINCT ON (job) job, rows_examined, duplicates_found, duration_seconds, horizon_lag_seconds,
+            referenced_kept, locked_skipped
        FROM ${STATE_SCHEMA}.run_history
       WHERE job = ANY($1) AND outcome <> 'skipped'
       ORDER BY job, started_at DESC, id DESC`,

@@ -72,6 +72,8 @@ export interface RunRecord {
   duplicatesFound: number;
   duplicatesRemoved: number;
   missedByIncremental: number;
+  referencedKept: number;
+  lockedSkipped: number;
   horizon: string | undefined;
   horizonLagSeconds: number | undefined;
   snapshotSeconds: number;
@@ -85,8 +87,8 @@ export function insertRunStatement(run: RunRecord): Statement {
     text: `INSERT INTO ${STATE_SCHEMA}.run_history
              (job, started_at, finished_at, outcome, scope, rows_examined, duplicates_found,
               duplicates_removed, horizon, horizon_lag_seconds, snapshot_seconds, duration_seconds,
-              gap_counts, error, missed_by_incremental)
-           VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+              gap_counts, error, missed_by_incremental, referenced_kept, locked_skipped)
+           VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
     values: [
       run.job,
       run.startedAt,
@@ -102,6 +104,8 @@ export function insertRunStatement(run: RunRecord): Statement {
       run.gapCounts,
       run.error ?? null,
       run.missedByIncremental,
+      run.referencedKept,
+      run.lockedSkipped,
     ],
   };
 }

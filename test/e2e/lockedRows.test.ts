@@ -15,6 +15,7 @@ import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
 import {
+  expectBlockedRecorded,
   expectCollapsedKeeping,
   expectExit,
   nthRowId,
@@ -130,7 +131,9 @@ describe('rows locked by another session', () => {
       rows: [{ object_id: '5', id: locked }],
     });
     expect(await checkpointHeldAt([locked])).toBe(true);
+    await expectBlockedRecorded(db, { referencedKept: 0, lockedSkipped: 1 });
     await expectRetried(path, 1);
+    await expectBlockedRecorded(db, { referencedKept: 0, lockedSkipped: 0 });
   });
 
   it('a locked predecessor: its duplicate is skipped, never judged against an older row; retried next run', async () => {

@@ -10,6 +10,7 @@ import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
 import {
+  expectBlockedRecorded,
   expectCollapsedKeeping,
   expectExit,
   nthRowId,
@@ -86,6 +87,7 @@ describe('a foreign key references the history table', () => {
       lockedSkipped: 0,
     });
     await expectCollapsedKeeping(db, referenced, { archive: ARCHIVE });
+    await expectBlockedRecorded(db, { referencedKept: 3, lockedSkipped: 0 });
     const [warning] = warningsWith(run, 'referencedKept');
     expect(warning?.msg).toContain(
       '"status_note_status_ref_fkey" on public.status_note (status_ref) ON DELETE CASCADE',
@@ -108,6 +110,7 @@ describe('a foreign key references the history table', () => {
     expect(summaryOf(incremental)).toMatchObject({ scope: 'incremental', duplicatesRemoved: 0 });
     const full = await runCli(['run', '--jobs', path, '--full'], env());
     expect(summaryOf(full)).toMatchObject({ scope: 'full', duplicatesRemoved: 3, referencedKept: 0 });
+    await expectBlockedRecorded(db, { referencedKept: 0, lockedSkipped: 0 });
     await expectCollapsedShadow(db, 'object_status', 'object_status_archive');
   });
 
@@ -228,10 +231,14 @@ describe('check names the referencing constraints', () => {
     expect(refused.stdout).toContain(
       `GRANT SELECT ("status_ref") ON TABLE "public"."status_note" TO "${login.name}";`,
     );
-    const failed = await runCli(['run', '--jobs', path], env(login.url));
-    expectExit(failed, 1);
-    expect(failed.stderr).toContain(`GRANT SELECT ("status_ref") ON TABLE "public"."status_note"`);
-    expect(summaryOf(failed)).toMatchObject({ outcome: 'failure', duplicatesRemoved: 0 });
+    // run refuses it as check does: a configuration error, exit 2, before anything changes.
+    const rowsBefore = await db.query(`SELECT count(*)::int AS n FROM object_status`);
+    const refusedRun = await runCli(['run', '--jobs', path], env(login.url));
+    expectExit(refusedRun, 2);
+    expect(refusedRun.stderr).toContain('cannot read public.status_note (status_ref)');
+    expect(refusedRun.stderr).toContain(`GRANT SELECT ("status_ref") ON TABLE "public"."status_note"`);
+    expect(await db.query(`SELECT count(*)::int AS n FROM object_status`)).toEqual(rowsBefore);
+    expect(await db.query(`SELECT count(*)::int AS n FROM object_status_archive`)).toEqual([{ n: 0 }]);
 
     await db.query(`GRANT SELECT (status_ref) ON status_note, status_ack TO "${login.name}"`);
     const ready = await runCli(['check', '--jobs', path], { ...env(login.url), LOG_LEVEL: 'warn' });

@@ -6,6 +6,7 @@ import type { TestDatabase } from '../helpers/database.js';
 import { expectCollapsedShadow } from '../helpers/history.js';
 import { jobFiles } from '../helpers/jobFiles.js';
 import { freePort } from '../helpers/prometheus.js';
+import { MIGRATION_LOCK } from '../../src/sql/stateSchema.js';
 import {
   committedBatch,
   historyDatabase,
@@ -167,6 +168,29 @@ describe('stalls and runTimeout', () => {
     const final = await runCli(['run', '--jobs', files.write(JOB)], env());
     expect(final.code).toBe(0);
     expect(summary(final)?.outcome).toBe('success');
+    await expectCollapsedShadow(db, 'object_status', 'object_status_archive');
+  });
+  it("the run's preparation held up (the migration's lock taken elsewhere): exit 1 after runTimeout naming it", async () => {
+    const total = await history.seed(20, 20);
+    const path = files.write({ ...JOB, runTimeout: '2s' });
+    // A fresh database: the first run applies the migrations, under their advisory lock.
+    const holder = await db.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const started = Date.now();
+    let result: CliResult;
+    try {
+      result = await within(startCli(['run', '--jobs', path], env()), 30000);
+    } finally {
+      await holder.end();
+    }
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'preparing the jobs (catalog checks, archive columns, migrations) did not finish within runTimeout (2 s)',
+    );
+    expect((Date.now() - started) / 1000).toBeLessThan(2 + 10);
+    expect(await history.count('object_status')).toBe(total);
+    const final = await runCli(['run', '--jobs', files.write(JOB)], env());
+    expect(final.code, final.stdout + final.stderr).toBe(0);
     await expectCollapsedShadow(db, 'object_status', 'object_status_archive');
   });
 });

@@ -119,6 +119,28 @@ describe('server-side timeouts', () => {
     await expectCollapsedShadow(db, 'object_status');
   });
 
+  it('check names the timeouts the role and database set, and what the reconciler does about each', async () => {
+    await history.seed(2, 2);
+    const path = files.write(DELETE_JOB);
+    const quiet = await runCli(['check', '--jobs', path], env());
+    expect(quiet.stdout).toContain('no server timeout is set for this role or database');
+    await db.query(`ALTER DATABASE ${db.name} SET idle_session_timeout = '1s'`);
+    await db.query(`ALTER DATABASE ${db.name} SET statement_timeout = '250ms'`);
+    try {
+      const result = await runCli(['check', '--jobs', path], env());
+      expect(result.stdout).toMatch(
+        /idle_session_timeout = 1000ms \(set by the role or database\): turned off for the reconciler's own sessions/,
+      );
+      expect(result.stdout).toMatch(
+        /statement_timeout = 250ms \(set by database\): each write transaction uses the job's statementTimeoutMs/,
+      );
+      expect(result.stdout).not.toContain('no server timeout is set');
+    } finally {
+      await db.query(`ALTER DATABASE ${db.name} RESET idle_session_timeout`);
+      await db.query(`ALTER DATABASE ${db.name} RESET statement_timeout`);
+    }
+  });
+
   it.each([
     ['writer', WRITER, 'the writer connection'],
     ['scan', SCAN, 'the scan connection'],

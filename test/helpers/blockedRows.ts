@@ -1,4 +1,6 @@
 import { expect } from 'vitest';
+import { buildRegistry } from '../../src/metrics/registry.js';
+import { readJobMetrics } from '../../src/metrics/snapshot.js';
 import { logLines, type CliResult } from './cli.js';
 import type { TestDatabase } from './database.js';
 import { collapse, historyRowsSql, type HistoryRow } from './history.js';
@@ -73,4 +75,40 @@ export function warningsWith(result: CliResult, field: string): Record<string, u
 
 export function expectExit(result: CliResult, code: number): void {
   expect(result.code, result.stdout + result.stderr).toBe(code);
+}
+
+/**
+ * What the job's latest run recorded of its blocked rows, in run_history and as the metrics
+ * read back from it (what a Pushgateway or /metrics shows after the pod is gone).
+ */
+export async function expectBlockedRecorded(
+  db: TestDatabase,
+  expected: { referencedKept: number; lockedSkipped: number },
+  job = 'object-status',
+): Promise<void> {
+  const [row] = await db.query<{ referenced_kept: string; locked_skipped: string }>(
+    `SELECT referenced_kept, locked_skipped FROM status_reconciler.run_history
+      WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT 1`,
+    [job],
+  );
+  expect({
+    referencedKept: Number(row?.referenced_kept),
+    lockedSkipped: Number(row?.locked_skipped),
+  }).toEqual(expected);
+  const client = await db.connect();
+  try {
+    const text = await buildRegistry(await readJobMetrics(client, [job])).metrics();
+    const value = (name: string): number | undefined => {
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`status_reconciler_${name}{reconcile_job="${job}"}`));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
+    expect({
+      referencedKept: value('duplicates_referenced_kept'),
+      lockedSkipped: value('duplicates_locked_skipped'),
+    }).toEqual(expected);
+  } finally {
+    await client.end();
+  }
 }

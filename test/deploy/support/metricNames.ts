@@ -10,7 +10,13 @@ export async function exposedMetricNames(): Promise<Set<string>> {
   const job = {
     ...emptyJobMetrics('example'),
     lastSuccessSeconds: 1,
-    lastRun: { collisionRatio: 0, durationSeconds: 1, horizonLagSeconds: 30 },
+    lastRun: {
+      collisionRatio: 0,
+      durationSeconds: 1,
+      horizonLagSeconds: 30,
+      referencedKept: 0,
+      lockedSkipped: 0,
+    },
   };
   const text = await buildRegistry([job]).metrics();
   const names = new Set<string>();
