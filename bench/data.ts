@@ -119,13 +119,23 @@ export async function generate(c: pg.Client, config: BenchConfig): Promise<Datas
  */
 export async function freshCopy(c: pg.Client, layout: Layout): Promise<void> {
   await c.query(`DROP TABLE IF EXISTS ${ARCHIVE}, ${TABLE}`);
-  await c.query(
-    `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, object_id int, status_id int, start_date timestamptz)`,
-  );
-  await c.query(
-    `INSERT INTO ${TABLE} (id, object_id, status_id, start_date)
-     SELECT id, object_id, status_id, start_date FROM bench_src ORDER BY id`,
-  );
+  // The primary key is added after the load (one index build, not 10M inserts into a btree),
+  // and the load reads bench_src in id order through its primary key (no sort): at 10M rows
+  // a copy takes seconds, not minutes. The result is the same table as with the key declared.
+  await c.query(`CREATE TABLE ${TABLE} (id bigserial, object_id int, status_id int, start_date timestamptz)`);
+  await c.query(`BEGIN`);
+  try {
+    await c.query(`SET LOCAL enable_sort = off`);
+    await c.query(
+      `INSERT INTO ${TABLE} (id, object_id, status_id, start_date)
+       SELECT id, object_id, status_id, start_date FROM bench_src ORDER BY id`,
+    );
+    await c.query(`COMMIT`);
+  } catch (error) {
+    await c.query(`ROLLBACK`);
+    throw error;
+  }
+  await c.query(`ALTER TABLE ${TABLE} ADD PRIMARY KEY (id)`);
   await c.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), (SELECT max(id) FROM ${TABLE}))`, [TABLE]);
   for (const statement of LAYOUTS[layout].indexSql(TABLE)) await c.query(statement);
   await vacuumUntilAllVisible(c);

@@ -9,8 +9,13 @@
  *   order, the comparison done in Node;
  * - chunked: key ranges of N objects per query, each query its own short snapshot, LAG in
  *   the server per chunk, only the duplicates sent back;
- * - load-all: one plain query of the whole table into memory, the comparison in Node.
- * The peers only find the duplicates (they change nothing); they count them so the
+ * - load-all: one plain query of the whole table into memory, the comparison in Node;
+ * - peer-delete: what a PostgreSQL user schedules with pg_cron instead of this tool, one
+ *   statement: DELETE ... WHERE id IN (SELECT id ... lag(status_id) OVER ... = status_id),
+ *   autocommit, the server's default plan;
+ * - reconciler-stream: our incremental real passes, one started every second (for the
+ *   writers' throughput measured meanwhile).
+ * The read-only peers only find the duplicates (they change nothing); they count them so the
  * orchestrator can check they agree with us.
  */
 import pg from 'pg';
@@ -18,12 +23,14 @@ import Cursor from 'pg-cursor';
 import { parseJob } from '../src/config/job.js';
 import { createLogger } from '../src/log.js';
 import { runJobs } from '../src/reconcile/runJobs.js';
+import { peerDeleteSql } from './peerSql.js';
 import {
   RESULT_PREFIX,
   type ChildResult,
   type ChildSpec,
   type PeerSpec,
   type ReconcilerSpec,
+  type ReconcilerStreamSpec,
 } from './protocol.js';
 
 const SAMPLE_MS = 50;
@@ -37,6 +44,8 @@ interface Work {
   duplicatesRemoved: number;
   snapshotSeconds: number;
   statements: number;
+  slowestPassSeconds?: number;
+  failedPasses?: number;
 }
 
 /** RSS and heap every 50 ms, plus the kernel's high-water mark for what sampling misses. */
@@ -204,20 +213,90 @@ async function chunked(spec: PeerSpec): Promise<Work> {
   }
 }
 
-async function reconciler(spec: ReconcilerSpec): Promise<Work> {
-  const job = parseJob(
+async function peerDelete(spec: PeerSpec): Promise<Work> {
+  const c = await client(spec.url);
+  try {
+    const started = performance.now();
+    const res = await c.query(peerDeleteSql(spec.table));
+    const removed = res.rowCount ?? 0;
+    return {
+      outcome: 'success',
+      rows: 0,
+      duplicatesFound: removed,
+      duplicatesRemoved: removed,
+      snapshotSeconds: (performance.now() - started) / 1000,
+      statements: 1,
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+async function reconcilerStream(spec: ReconcilerStreamSpec): Promise<Work> {
+  const job = benchJob(spec.job, spec.table, 'delete', undefined);
+  const until = performance.now() + spec.durationSeconds * 1000;
+  let passes = 0;
+  let failed = 0;
+  let found = 0;
+  let removed = 0;
+  let rows = 0;
+  let slowest = 0;
+  let longestSnapshot = 0;
+  let error: string | undefined;
+  while (performance.now() < until) {
+    const started = performance.now();
+    const [result] = await runJobs({ connectionString: spec.url }, [job], {
+      dryRun: false,
+      full: false,
+      logger: createLogger('silent'),
+    });
+    const took = (performance.now() - started) / 1000;
+    passes += 1;
+    slowest = Math.max(slowest, took);
+    if (!result || result.outcome === 'failure') {
+      failed += 1;
+      error ??= result?.error?.message ?? 'runJobs returned no result';
+    } else {
+      found += result.duplicatesFound;
+      removed += result.duplicatesRemoved;
+      rows += result.rowsExamined;
+      longestSnapshot = Math.max(longestSnapshot, result.snapshotSeconds);
+    }
+    const next = started + spec.intervalSeconds * 1000;
+    const wait = Math.min(next, until) - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  return {
+    outcome: failed > 0 ? 'failure' : 'success',
+    ...(error ? { error: `${failed} of ${passes} passes failed, the first: ${error}` } : {}),
+    rows,
+    duplicatesFound: found,
+    duplicatesRemoved: removed,
+    snapshotSeconds: longestSnapshot,
+    statements: passes,
+    slowestPassSeconds: slowest,
+    failedPasses: failed,
+  };
+}
+
+function benchJob(name: string, table: string, mode: 'delete' | 'archive', archiveTable: string | undefined) {
+  return parseJob(
     {
-      name: spec.job,
-      table: spec.table,
+      name,
+      table,
       key: ['object_id'],
       orderBy: ['start_date', 'id'],
       compare: ['status_id'],
-      mode: spec.mode,
-      ...(spec.archiveTable ? { archiveTable: spec.archiveTable } : {}),
+      mode,
+      ...(archiveTable ? { archiveTable } : {}),
       settleSeconds: 0,
     },
     'bench',
   );
+}
+
+async function reconciler(spec: ReconcilerSpec): Promise<Work> {
+  const job = benchJob(spec.job, spec.table, spec.mode, spec.archiveTable);
   const [result] = await runJobs({ connectionString: spec.url }, [job], {
     dryRun: spec.dryRun,
     full: spec.full,
@@ -243,6 +322,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
   let work: Work;
+  let extra: Pick<ChildResult, 'slowestPassSeconds' | 'failedPasses'> = {};
   try {
     switch (spec.kind) {
       case 'reconciler':
@@ -257,6 +337,15 @@ async function main(): Promise<void> {
       case 'load-all':
         work = await loadAll(spec);
         break;
+      case 'peer-delete':
+        work = await peerDelete(spec);
+        break;
+      case 'reconciler-stream': {
+        const w = await reconcilerStream(spec);
+        work = w;
+        extra = { slowestPassSeconds: w.slowestPassSeconds ?? 0, failedPasses: w.failedPasses ?? 0 };
+        break;
+      }
     }
   } catch (error) {
     work = {
@@ -275,6 +364,7 @@ async function main(): Promise<void> {
   const result: ChildResult = {
     kind: spec.kind,
     ...work,
+    ...extra,
     wallSeconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     baselineRssBytes: memory.baselineRss,

@@ -1,6 +1,7 @@
 /** What the orchestrator (bench.ts) asks a child process (peer.ts) to do, and what it answers. */
 
-export type PeerKind = 'reconciler' | 'naive-stream' | 'chunked' | 'load-all';
+export type PeerKind =
+  'reconciler' | 'reconciler-stream' | 'naive-stream' | 'chunked' | 'load-all' | 'peer-delete';
 
 export interface ReconcilerSpec {
   kind: 'reconciler';
@@ -13,15 +14,25 @@ export interface ReconcilerSpec {
   full: boolean;
 }
 
+/** Incremental real passes, one started every intervalSeconds, until durationSeconds are over. */
+export interface ReconcilerStreamSpec {
+  kind: 'reconciler-stream';
+  url: string;
+  table: string;
+  job: string;
+  intervalSeconds: number;
+  durationSeconds: number;
+}
+
 export interface PeerSpec {
-  kind: Exclude<PeerKind, 'reconciler'>;
+  kind: Exclude<PeerKind, 'reconciler' | 'reconciler-stream'>;
   url: string;
   table: string;
   /** chunked: objects per query. */
   chunkObjects?: number;
 }
 
-export type ChildSpec = ReconcilerSpec | PeerSpec;
+export type ChildSpec = ReconcilerSpec | ReconcilerStreamSpec | PeerSpec;
 
 export interface ChildResult {
   kind: PeerKind;
@@ -37,8 +48,11 @@ export interface ChildResult {
   snapshotSeconds: number;
   /** CPU time of the contender's own process (user + system), not the server's. */
   cpuSeconds: number;
-  /** Statements (chunks, batches) it took. */
+  /** Statements (chunks, batches) it took; passes for a reconciler stream. */
   statements: number;
+  /** A reconciler stream: its slowest pass, and passes that failed. */
+  slowestPassSeconds?: number;
+  failedPasses?: number;
   /** Process memory before the work and at its peak (sampled every 50 ms, and the kernel's high-water mark). */
   baselineRssBytes: number;
   peakRssBytes: number;

@@ -1,7 +1,10 @@
 import type { Layout } from './config.js';
 import type { ChildResult } from './protocol.js';
 
-export type Group = 'full scan' | 'real pass' | 'incremental';
+export type Group = 'full scan' | 'real pass' | 'incremental' | 'steady state' | 'writers';
+
+/** The one-statement peer's measurement name: ours' full passes show their time against it. */
+export const PEER_DELETE = 'peer: one-statement DELETE (LAG, default plan)';
 
 export interface Measurement {
   layout: Layout;
@@ -34,15 +37,18 @@ function rate(rows: number, s: number): string {
 }
 
 export function ratio(m: Measurement, base: Measurement | undefined): string {
+  if (m.group === 'writers') return ''; // measured with pgbench running: see the writers' table
   if (!base || base === m) return m.baseline === undefined ? '(baseline)' : '';
   if (m.result.outcome === 'failure') return 'failed';
   const r = m.result;
   const b = base.result;
   const growth = (x: ChildResult) => Math.max(x.peakRssBytes - x.baselineRssBytes, 1);
+  // A baseline whose RSS did not grow (the one-statement DELETE) makes a growth ratio meaningless.
+  const growthRatio = growth(b) < MB ? '-' : `${(growth(r) / growth(b)).toFixed(1)}x`;
   return (
     `${(r.wallSeconds / b.wallSeconds).toFixed(2)}x time, ` +
     `${(r.peakRssBytes / b.peakRssBytes).toFixed(2)}x peak RSS ` +
-    `(${(growth(r) / growth(b)).toFixed(1)}x growth)`
+    `(${growthRatio} growth)`
   );
 }
 
@@ -61,6 +67,7 @@ const HEADERS = [
   'stmts',
   'temp MB',
   'vs baseline',
+  'ours / peer DELETE',
 ];
 
 function cells(m: Measurement, all: Measurement[]): string[] {
@@ -81,7 +88,17 @@ function cells(m: Measurement, all: Measurement[]): string[] {
     String(r.statements),
     mb(m.tempBytes),
     ratio(m, base),
+    peerRatio(m, all),
   ];
+}
+
+/** Ours' full passes (dry run, archive, delete) against the one-statement DELETE, time. */
+function peerRatio(m: Measurement, all: Measurement[]): string {
+  if (!m.name.startsWith('ours: full pass')) return '';
+  const peer = all.find((x) => x.layout === m.layout && x.name === PEER_DELETE);
+  if (!peer || peer.result.outcome !== 'success') return '';
+  if (m.result.outcome !== 'success') return 'failed';
+  return `${(m.result.wallSeconds / peer.result.wallSeconds).toFixed(2)}x`;
 }
 
 /** A Markdown table (readable as is in a terminal), one per layout. */
