@@ -49,6 +49,9 @@ Environment:
   LOG_LEVEL         fatal, error, warn, info (default), debug, trace, silent
   METRICS_PORT      port of /metrics and /healthz for serve (default 9464)
   RUN_HISTORY_DAYS  days of run history to keep (default 30)
+  STATUS_RECONCILER_QUERY_TIMEOUT_MS
+                    check, status: how long each query may wait for an answer before the
+                    command fails (exit 1) as stalled (default 30000)
 
 Exit codes:
   0  done (also when another runner holds a job's lock: that job is skipped)

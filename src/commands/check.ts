@@ -1,5 +1,5 @@
 import { APPLICATION_NAME, PRODUCT } from '../config/product.js';
-import { withClient } from '../db/connect.js';
+import { withQueryDeadline } from '../db/queryDeadline.js';
 import { checkDatabase, checkJob, renderReport, reportReady, type JobCheck } from '../dba/checkJob.js';
 import { parseJobsCommand } from './args.js';
 
@@ -10,11 +10,12 @@ export const CHECK_USAGE = 'check --jobs PATH [--job NAME]...';
  * role's privileges, each problem with the statement that fixes it. Exit 0 when every job
  * is ready, 2 when not. It changes nothing: it only reads. (It no longer makes its session
  * read-only: behind PgBouncer's transaction pooling that setting would stay on a pooled
- * server connection and make other clients' transactions read-only.)
+ * server connection and make other clients' transactions read-only.) Each query has a
+ * deadline (src/db/queryDeadline.ts): a stalled network fails it, exit 1, naming the host.
  */
 export async function checkCommand(argv: string[]): Promise<number> {
   const { path, only, env, jobs } = parseJobsCommand('check', CHECK_USAGE, argv, {});
-  return withClient(env.database, APPLICATION_NAME.check, async (client) => {
+  return withQueryDeadline(env.database, APPLICATION_NAME.check, 'check', async (client) => {
     const database = await checkDatabase(client, (role) => sqlCommandLine(path, only, role));
     const checks: JobCheck[] = [];
     for (const job of jobs) checks.push(await checkJob(client, job, database.role));

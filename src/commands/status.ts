@@ -1,13 +1,16 @@
 import { ConfigError } from '../config/errors.js';
 import { APPLICATION_NAME } from '../config/product.js';
-import { withClient } from '../db/connect.js';
+import { withQueryDeadline } from '../db/queryDeadline.js';
 import { inReadTransaction } from '../db/transaction.js';
 import { readJobStatus, renderJobStatus } from '../status.js';
 import { parseJobsCommand } from './args.js';
 
 export const STATUS_USAGE = 'status --jobs PATH [--job NAME]... [--runs N]';
 
-/** Prints each job's recent runs, collision ratios and gap histogram. Reads only. */
+/**
+ * Prints each job's recent runs, collision ratios and gap histogram. Reads only. Each query
+ * has a deadline (src/db/queryDeadline.ts): a stalled network fails it, exit 1, naming the host.
+ */
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values, env, jobs } = parseJobsCommand(
     'status',
@@ -23,7 +26,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     },
   );
   const runs = Number(values.runs);
-  const blocks = await withClient(env.database, APPLICATION_NAME.writer, (session) =>
+  const blocks = await withQueryDeadline(env.database, APPLICATION_NAME.writer, 'status', (session) =>
     inReadTransaction(session, async (client) => {
       const rendered: string[] = [];
       for (const job of jobs) rendered.push(renderJobStatus(await readJobStatus(client, job, runs)));

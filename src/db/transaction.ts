@@ -20,10 +20,14 @@ const FORMATS: [string, string][] = [
   ['extra_float_digits', '3'],
 ];
 
-/** The statement that applies `settings` to the current transaction only. */
+/**
+ * The statement that applies `settings` to the current transaction only. transaction_timeout
+ * exists from PostgreSQL 17 on (set_config of an unknown name fails): it is left out before.
+ */
 export function localSettingsStatement(settings: [string, string][]): { text: string; values: unknown[] } {
   return {
-    text: `SELECT count(set_config(s.name, s.value, true)) FROM unnest($1::text[], $2::text[]) AS s(name, value)`,
+    text: `SELECT count(set_config(s.name, s.value, true)) FROM unnest($1::text[], $2::text[]) AS s(name, value)
+            WHERE s.name <> 'transaction_timeout' OR current_setting('server_version_num')::int >= 170000`,
     values: [settings.map(([name]) => name), settings.map(([, value]) => value)],
   };
 }
@@ -53,6 +57,9 @@ export async function inShortTransaction<T>(
       ...transactionSettings(timeouts.timeZone),
       ['lock_timeout', `${timeouts.lockTimeoutMs}ms`],
       ['statement_timeout', `${timeouts.statementTimeoutMs}ms`],
+      // A role's or database's transaction_timeout (PostgreSQL 17+) ends the whole session
+      // when it hits, not just the transaction: statement_timeout and lock_timeout bound ours.
+      ['transaction_timeout', '0'],
     ],
     fn,
   );

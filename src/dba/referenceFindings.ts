@@ -2,7 +2,12 @@ import type pg from 'pg';
 import { formatName } from '../config/job.js';
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
-import { describeReference, readReferences, referenceProblems } from '../reconcile/references.js';
+import {
+  deferrableCautions,
+  describeReference,
+  readReferences,
+  referenceProblems,
+} from '../reconcile/references.js';
 import { ok, unfitFinding, warn, type Finding } from './finding.js';
 
 /**
@@ -10,7 +15,8 @@ import { ok, unfitFinding, warn, type Finding } from './finding.js';
  * about them: a duplicate some row references is kept (never deleted, so no ON DELETE action
  * reaches the referencing table). Not ready (✗) when the role cannot read a referencing
  * table whole: it could not tell which duplicates are referenced. A warning per referencing
- * table without an index on its columns: every batch looks them up.
+ * table without an index on its columns: every batch looks them up. A warning per DEFERRABLE
+ * one: a deferred reference is invisible until the application commits (deferrableCautions).
  */
 export async function referenceFindings(client: pg.ClientBase, plan: JobPlan): Promise<Finding[]> {
   const table = formatName(plan.job.table);
@@ -38,6 +44,7 @@ export async function referenceFindings(client: pg.ClientBase, plan: JobPlan): P
       ),
     );
   }
+  findings.push(...deferrableCautions(refs).map(unfitFinding));
   findings.push(...referenceProblems(refs).map(unfitFinding));
   return findings;
 }

@@ -3,6 +3,14 @@ import { formatName } from '../config/job.js';
 import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { SQLSTATE } from '../db/sqlstate.js';
+import {
+  archiveChecksStatement,
+  archiveNullabilityStatement,
+  archivePartitioningStatement,
+  type ArchiveCheck,
+  type ArchiveNullability,
+  type ArchivePartitioning,
+} from '../sql/archiveFit.js';
 import { assignProbeStatement, type ArchiveValue } from '../sql/assignProbe.js';
 import { findRelationStatement, insertColumnsStatement } from '../sql/catalog.js';
 import { missingColumnsProblem, readMissingArchiveColumns } from './archiveColumns.js';
@@ -30,39 +38,83 @@ interface Filled {
   type: string;
   value: ArchiveValue;
   from: string;
+  /**
+   * Whether the value can be NULL: a history column other than key and orderBy (the scan
+   * only takes rows whose key and orderBy columns are not NULL), unless it refuses NULL itself.
+   */
+  nullable: boolean;
 }
 
-function filledColumns(plan: JobPlan): Filled[] {
+function filledColumns(plan: JobPlan, nullability: readonly ArchiveNullability[]): Filled[] {
   const source = formatName(plan.job.table);
+  const neverNull = new Set([...plan.key, ...plan.orderBy].map((c) => c.name));
+  for (const n of nullability) if (n.inSource && n.sourceNotNull) neverNull.add(n.name);
   return [
     ...plan.columns.map((c) => ({
       name: c.name,
       type: c.type,
       value: { column: c.name },
       from: `column "${c.name}" of ${source}`,
+      nullable: !neverNull.has(c.name),
     })),
-    { name: ARCHIVED_AT, type: 'timestamp with time zone', value: 'now' as const, from: 'now()' },
+    {
+      name: ARCHIVED_AT,
+      type: 'timestamp with time zone',
+      value: 'now' as const,
+      from: 'now()',
+      nullable: false,
+    },
     {
       name: REPEATED_ID,
       type: plan.tieBreaker.type,
       value: { column: plan.tieBreaker.name },
       from: `the tie-breaker "${plan.tieBreaker.name}" of ${source}`,
+      nullable: false,
     },
   ];
 }
 
+/** How a column refuses NULL (`is NOT NULL`, or its type a NOT NULL domain), in words; else undefined. */
+function refusesNull(column: ArchiveColumn, nullability: ArchiveNullability | undefined): string | undefined {
+  if (column.notNull) return 'is NOT NULL';
+  const domain = nullability?.notNullDomain;
+  if (!domain) return undefined;
+  return domain === column.type
+    ? `has type ${column.type}, a domain that is NOT NULL`
+    : `has type ${column.type}, over the domain ${domain}, which is NOT NULL`;
+}
+
+/** The fix of a column that refuses NULL: DROP NOT NULL, or for a domain's, a type that allows it. */
+function allowNull(
+  target: string,
+  column: ArchiveColumn,
+  nullability: ArchiveNullability | undefined,
+): string[] {
+  if (column.notNull) return [`ALTER TABLE ${target} DROP NOT NULL;`];
+  const base = nullability?.baseType ?? '...';
+  return [
+    `ALTER TABLE ${target} TYPE ${base};`,
+    `-- or, for every column of that type: ALTER DOMAIN ${nullability?.notNullDomain ?? '...'} DROP NOT NULL;`,
+  ];
+}
+
 /** A column the INSERT leaves out: refused when it can only be NULL and may not be. */
-function leftOut(plan: JobPlan, column: ArchiveColumn): Unfit | undefined {
-  if (!column.notNull || column.hasDefault || column.identity !== '' || column.generated !== '')
-    return undefined;
+function leftOut(
+  plan: JobPlan,
+  column: ArchiveColumn,
+  nullability: ArchiveNullability | undefined,
+): Unfit | undefined {
+  const refusal = refusesNull(column, nullability);
+  if (!refusal || column.hasDefault || column.identity !== '' || column.generated !== '') return undefined;
   const archive = plan.job.archiveTable!;
   const target = `${qualified(archive)} ALTER COLUMN ${ident(column.name)}`;
   return refuse(
-    `invalid "archiveTable": column "${column.name}" of ${formatName(archive)} is NOT NULL without a default, ` +
+    `invalid "archiveTable": column "${column.name}" of ${formatName(archive)} ${refusal}` +
+      `${column.notNull ? '' : ','} without a default, ` +
       `and the reconciler does not fill it (it fills the columns of ${formatName(plan.job.table)}, ` +
       `"${ARCHIVED_AT}" and "${REPEATED_ID}"): every archived row would be refused`,
     [
-      `ALTER TABLE ${target} DROP NOT NULL;`,
+      ...allowNull(target, column, nullability),
       `-- or give it a default: ALTER TABLE ${target} SET DEFAULT ...;`,
     ],
   );
@@ -74,6 +126,7 @@ async function filled(
   plan: JobPlan,
   fill: Filled,
   column: ArchiveColumn,
+  nullability: ArchiveNullability | undefined,
 ): Promise<Unfit | undefined> {
   const archive = plan.job.archiveTable!;
   const target = `${qualified(archive)} ALTER COLUMN ${ident(column.name)}`;
@@ -83,6 +136,18 @@ async function filled(
     return refuse(`${head} is ${kind}: it cannot take the value the reconciler puts there (${fill.from})`, [
       `ALTER TABLE ${target} ${column.generated !== '' ? 'DROP EXPRESSION' : 'DROP IDENTITY'};`,
     ]);
+  }
+  const refusal = refusesNull(column, nullability);
+  if (refusal && fill.nullable) {
+    const source = `${qualified(plan.job.table)} ALTER COLUMN ${ident(fill.name)}`;
+    return refuse(
+      `${head} ${refusal}, but the reconciler fills it with ${fill.from}, which can be NULL: ` +
+        'an archived duplicate whose value is NULL would be refused, and its batch with it',
+      [
+        ...allowNull(target, column, nullability),
+        `-- or, if it never is NULL there: ALTER TABLE ${source} SET NOT NULL;`,
+      ],
+    );
   }
   if (column.type === fill.type) return undefined;
   const alter = `ALTER TABLE ${target} TYPE ${fill.type};`;
@@ -120,13 +185,62 @@ export async function archiveProblems(client: pg.ClientBase, plan: JobPlan): Pro
   const oid = found[0]?.oid;
   if (oid === undefined) return [];
   const { rows: columns } = await client.query<ArchiveColumn>(insertColumnsStatement(oid));
-  const fills = filledColumns(plan);
+  const { rows: source } = await client.query<{ oid: number }>(findRelationStatement(plan.job.table));
+  const { rows: nullability } = await client.query<ArchiveNullability>(
+    archiveNullabilityStatement(oid, source[0]?.oid ?? 0),
+  );
+  const fills = filledColumns(plan, nullability);
   const problems: (Unfit | undefined)[] = [
     ...missingColumnsProblem(plan, await readMissingArchiveColumns(client, plan)),
   ];
   for (const column of columns) {
     const fill = fills.find((f) => f.name === column.name);
-    problems.push(fill ? await filled(client, plan, fill, column) : leftOut(plan, column));
+    const nulls = nullability.find((n) => n.name === column.name);
+    problems.push(fill ? await filled(client, plan, fill, column, nulls) : leftOut(plan, column, nulls));
   }
+  const { rows: checks } = await client.query<ArchiveCheck>(archiveChecksStatement(oid));
+  problems.push(...checks.map((c) => checkCaution(plan, c)));
+  const { rows: partitioning } = await client.query<ArchivePartitioning>(archivePartitioningStatement(oid));
+  problems.push(...partitioning.filter((p) => !p.hasDefault).map((p) => partitionCaution(plan, p)));
   return problems.filter((p): p is Unfit => p !== undefined);
+}
+
+/**
+ * A CHECK constraint on the archive table, or on a column's domain: the catalog cannot tell
+ * which rows pass it, and a duplicate that does not fails the INSERT of its batch (rolled
+ * back: nothing of it removed), and the run with it, every run until it is changed.
+ */
+function checkCaution(plan: JobPlan, check: ArchiveCheck): Unfit {
+  const archive = plan.job.archiveTable!;
+  const whose =
+    check.domain === null
+      ? `${formatName(archive)} has CHECK constraint "${check.name}" (${check.definition})`
+      : `column "${check.column}" of ${formatName(archive)} has type ${check.domain}, whose CHECK constraint ` +
+        `"${check.name}" (${check.definition}) applies`;
+  return caution(
+    `${whose}: an archived duplicate that fails it fails its batch (rolled back, nothing of it removed), ` +
+      'and the run with it, every run until the constraint or the row changes',
+    check.domain === null
+      ? [
+          `-- if archived rows need not pass it: ALTER TABLE ${qualified(archive)} DROP CONSTRAINT ${ident(check.name)};`,
+        ]
+      : [
+          `-- if archived rows need not pass it: ALTER DOMAIN ${check.domain} DROP CONSTRAINT ${ident(check.name)};`,
+        ],
+  );
+}
+
+/** A partitioned archive table without a DEFAULT partition: a row that fits no partition fails. */
+function partitionCaution(plan: JobPlan, partitioning: ArchivePartitioning): Unfit {
+  const archive = plan.job.archiveTable!;
+  const partition = qualified({ schema: archive.schema, name: `${archive.name}_default`.slice(0, 63) });
+  return caution(
+    `${formatName(archive)} is partitioned (${partitioning.key}) without a DEFAULT partition: an archived ` +
+      'duplicate that no partition takes fails its batch (rolled back, nothing of it removed), and the run ' +
+      'with it, every run until a partition takes it (none yet for its key values, or a NULL key)',
+    [
+      `CREATE TABLE ${partition} PARTITION OF ${qualified(archive)} DEFAULT;`,
+      '-- or create the partitions the archived rows need before each run',
+    ],
+  );
 }

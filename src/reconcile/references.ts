@@ -3,7 +3,7 @@ import { formatName } from '../config/job.js';
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { referencingConstraintsStatement, type Reference, type ReferenceRow } from '../sql/references.js';
-import { refuse, type Unfit } from './unfit.js';
+import { caution, refuse, type Unfit } from './unfit.js';
 
 export type { Reference } from '../sql/references.js';
 
@@ -92,6 +92,30 @@ export function referenceProblems(refs: readonly Reference[]): Unfit[] {
     }
   }
   return problems;
+}
+
+/**
+ * A DEFERRABLE foreign key: a transaction that defers it (INITIALLY DEFERRED, or SET
+ * CONSTRAINTS ... DEFERRED) inserts a row referencing the history table without checking
+ * or locking the row it references until its COMMIT. Until then no catalog or table read of
+ * ours can see that reference (the row is uncommitted, and the parent carries no lock), so a
+ * batch may remove that duplicate and the application's COMMIT then fails with a foreign key
+ * violation. A caution, not a refusal (referenceProblems is what a batch refuses on): `check`
+ * prints it as !, and `run` logs it at its start (src/dba/indexWarnings.ts).
+ */
+export function deferrableCautions(refs: readonly Reference[]): Unfit[] {
+  return refs
+    .filter((ref) => ref.deferrable)
+    .map((ref) =>
+      caution(
+        `foreign key ${describeReference(ref)} references the history table and is DEFERRABLE: a transaction ` +
+          'that defers it (INITIALLY DEFERRED, or SET CONSTRAINTS ... DEFERRED) checks and locks the row it ' +
+          'references only at its COMMIT, so until then the reconciler cannot see that reference, may remove ' +
+          `that duplicate, and the application's COMMIT then fails with a foreign key violation ` +
+          `(its insert into ${formatName(ref.child)} is lost)`,
+        [`ALTER TABLE ${qualified(ref.child)} ALTER CONSTRAINT ${ident(ref.constraint)} NOT DEFERRABLE;`],
+      ),
+    );
 }
 
 /** Thrown by a batch when a referencing table is not fully readable (see referenceProblems). */

@@ -324,6 +324,107 @@ describe('types and archive tables that cannot work', () => {
     await db.query(`DROP TABLE ${ARCHIVE}; DROP SCHEMA status_reconciler CASCADE`);
   });
 
+  it('an extra column of a NOT NULL domain, and a NOT NULL column the history leaves NULL: ✗, exit 2, then the fix works', async () => {
+    // Object 7 has a real NULL duplicate: its status_id is what the archive's NOT NULL refuses.
+    await db.query(`
+      INSERT INTO public.object_status (object_id, status_id, start_date) VALUES
+        (7, NULL, '2024-03-01 00:00:00+00'), (7, NULL, '2024-03-02 00:00:00+00');
+      CREATE DOMAIN public.nn_int AS integer NOT NULL;
+      CREATE DOMAIN public.nn_int_too AS public.nn_int;
+      CREATE TABLE public.domain_archive (LIKE public.object_status, archived_at timestamptz NOT NULL DEFAULT now(),
+                                          repeated_id bigint, tenant public.nn_int_too, kept public.nn_int DEFAULT 1);
+      CREATE TABLE public.strict_archive (LIKE public.object_status, archived_at timestamptz NOT NULL DEFAULT now(),
+                                          repeated_id bigint);
+      ALTER TABLE public.strict_archive ALTER COLUMN status_id SET NOT NULL`);
+    const path = files.write([
+      { ...STANDARD_JOB, name: 'domain', mode: 'archive', archiveTable: 'public.domain_archive' },
+      { ...STANDARD_JOB, name: 'strict', mode: 'archive', archiveTable: 'public.strict_archive' },
+    ]);
+    const domain =
+      'invalid "archiveTable": column "tenant" of public.domain_archive has type nn_int_too, over the domain ' +
+      'nn_int, which is NOT NULL, without a default, and the reconciler does not fill it';
+    const retype = 'ALTER TABLE "public"."domain_archive" ALTER COLUMN "tenant" TYPE integer;';
+    const strict =
+      'invalid "archiveTable": column "status_id" of public.strict_archive is NOT NULL, but the reconciler fills it ' +
+      'with column "status_id" of public.object_status, which can be NULL: an archived duplicate whose value is ' +
+      'NULL would be refused, and its batch with it';
+    const drop = 'ALTER TABLE "public"."strict_archive" ALTER COLUMN "status_id" DROP NOT NULL;';
+
+    const checked = await runCli(['check', '--jobs', path], env());
+    expectCode(checked, 2);
+    expect(checked.stdout).toContain(`✗ ${domain}`);
+    expect(checked.stdout).toContain(`✗ ${strict}`);
+    expect(checked.stdout).not.toContain('column "kept"'); // a domain default fills it
+    expect(fixLines(checked.stdout)).toEqual(
+      expect.arrayContaining([
+        retype,
+        '-- or, for every column of that type: ALTER DOMAIN nn_int DROP NOT NULL;',
+        drop,
+        '-- or, if it never is NULL there: ALTER TABLE "public"."object_status" ALTER COLUMN "status_id" SET NOT NULL;',
+      ]),
+    );
+
+    const tables = ['public.object_status', 'public.domain_archive', 'public.strict_archive'];
+    await expectRefused(path, tables, [domain, `    ${retype}`], 'domain');
+    await expectRefused(path, tables, [strict, `    ${drop}`], 'strict');
+
+    await db.query(`${retype} ${drop}`);
+    expectCode(await runCli(['check', '--jobs', path], env()), 0);
+    expectCode(await runCli(['run', '--jobs', path, '--job', 'strict'], env()), 0);
+    await expectCollapsedShadow(db); // earlier duplicates went to another archive, since dropped
+    const nulls = await db.query(
+      'SELECT 1 FROM public.strict_archive WHERE object_id = 7 AND status_id IS NULL',
+    );
+    expect(nulls).toHaveLength(1); // the NULL duplicate of object 7, archived
+    await db.query(`DROP TABLE public.domain_archive, public.strict_archive; DROP DOMAIN public.nn_int CASCADE;
+      DROP SCHEMA status_reconciler CASCADE`);
+  });
+
+  it('a CHECK constraint or a partitioning without DEFAULT on the archive: ! naming it; the run goes on', async () => {
+    await db.query(`
+      INSERT INTO public.object_status (object_id, status_id, start_date) VALUES
+        (8, NULL, '2024-03-01 00:00:00+00'), (8, NULL, '2024-03-02 00:00:00+00');
+      CREATE TABLE public.checked_archive (LIKE public.object_status, archived_at timestamptz NOT NULL DEFAULT now(),
+                                           repeated_id bigint, CONSTRAINT known_status CHECK (status_id IS NOT NULL));
+      CREATE TABLE public.parted_archive (LIKE public.object_status, archived_at timestamptz NOT NULL DEFAULT now(),
+                                          repeated_id bigint) PARTITION BY RANGE (start_date);
+      CREATE TABLE public.parted_archive_2100 PARTITION OF public.parted_archive
+        FOR VALUES FROM ('2100-01-01') TO ('2200-01-01')`);
+    const path = files.write([
+      { ...STANDARD_JOB, name: 'checked', mode: 'archive', archiveTable: 'public.checked_archive' },
+      { ...STANDARD_JOB, name: 'parted', mode: 'archive', archiveTable: 'public.parted_archive' },
+    ]);
+    const checked = await runCli(['check', '--jobs', path], env());
+    expectCode(checked, 0); // cautions: every job is ready
+    for (const line of [
+      '! public.checked_archive has CHECK constraint "known_status" (CHECK ((status_id IS NOT NULL))): an archived ' +
+        'duplicate that fails it fails its batch (rolled back, nothing of it removed), and the run with it',
+      '      -- if archived rows need not pass it: ALTER TABLE "public"."checked_archive" DROP CONSTRAINT "known_status";',
+      '! public.parted_archive is partitioned (RANGE (start_date)) without a DEFAULT partition: an archived ' +
+        'duplicate that no partition takes fails its batch (rolled back, nothing of it removed), and the run with it',
+      '      CREATE TABLE "public"."parted_archive_default" PARTITION OF "public"."parted_archive" DEFAULT;',
+    ]) {
+      expect(checked.stdout).toContain(line);
+    }
+
+    // run goes on: what the ! said happens (a NULL duplicate fails the CHECK), and nothing is lost.
+    const failed = await runCli(['run', '--jobs', path, '--job', 'checked'], env());
+    expectCode(failed, 1);
+    expect(failed.stderr).toContain('violates check constraint "known_status"');
+    await db.query('ALTER TABLE public.checked_archive DROP CONSTRAINT known_status');
+    expectCode(await runCli(['run', '--jobs', path, '--job', 'checked'], env()), 0);
+    await expectCollapsedShadow(db);
+    expect(await db.query('SELECT 1 FROM public.checked_archive WHERE object_id = 8')).toHaveLength(1);
+
+    await db.query('CREATE TABLE public.parted_archive_default PARTITION OF public.parted_archive DEFAULT');
+    const fixed = await runCli(['check', '--jobs', path, '--job', 'parted'], env());
+    expectCode(fixed, 0);
+    expect(fixed.stdout).not.toContain('is partitioned');
+    await db.query(
+      `DROP TABLE public.checked_archive, public.parted_archive; DROP SCHEMA status_reconciler CASCADE`,
+    );
+  });
+
   it('archive columns of another type: none assignable is ✗, a cast one is !', async () => {
     await db.query(`
       INSERT INTO public.object_status (object_id, status_id, start_date) VALUES
