@@ -35,6 +35,8 @@ export interface Job {
    */
   runTimeoutSeconds: number;
   lockTimeoutMs: number;
+  /** A pause after each committed batch, so that the pass bounds its share of the server's writes. */
+  batchPauseMs: number;
   statementTimeoutMs: number;
   /** Where the job was declared, for messages. */
   source: string;
@@ -46,6 +48,7 @@ export const JOB_DEFAULTS = {
   schedule: '*/5 * * * *',
   batchSize: 5000,
   lockTimeoutMs: 2000,
+  batchPauseMs: 0,
   statementTimeoutMs: 30000,
   fullEvery: '24h',
   runTimeout: '1h',
@@ -67,6 +70,7 @@ const ALLOWED_FIELDS = [
   'fullEvery',
   'runTimeout',
   'lockTimeoutMs',
+  'batchPauseMs',
   'statementTimeoutMs',
 ] as const;
 
@@ -239,6 +243,7 @@ export function parseJob(raw: unknown, source: string): Job {
       { minSeconds: 1, maxSeconds: 7 * 86400 },
     ),
     lockTimeoutMs: integerIn(label, 'lockTimeoutMs', obj.lockTimeoutMs, JOB_DEFAULTS.lockTimeoutMs, 1, 60000),
+    batchPauseMs: integerIn(label, 'batchPauseMs', obj.batchPauseMs, JOB_DEFAULTS.batchPauseMs, 0, 60000),
     statementTimeoutMs: integerIn(
       label,
       'statementTimeoutMs',

@@ -14,11 +14,13 @@ import { ok, type Finding } from './finding.js';
 const EFFECT: Record<string, string> = {
   statement_timeout:
     "each write transaction uses the job's statementTimeoutMs instead; the scan has none (it is one long statement)",
-  lock_timeout: "each write transaction uses the job's lockTimeoutMs instead",
+  lock_timeout:
+    "each write transaction uses the job's lockTimeoutMs instead; the scan waits for table locks, bounded by runTimeout",
   idle_in_transaction_session_timeout:
     "turned off in the reconciler's transactions (the scan waits idle while a batch commits)",
   idle_session_timeout: "turned off for the reconciler's own sessions",
-  transaction_timeout: "turned off for the scan's transaction; write transactions stay short",
+  transaction_timeout:
+    'turned off in every transaction of the reconciler (it would end the session, not the transaction); each statement keeps its statement_timeout',
 };
 
 interface TimeoutRow {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection } from '../db/connect.js';
 import type { JobPlan } from '../db/plan.js';
 import { inShortTransaction } from '../db/transaction.js';
@@ -25,6 +26,8 @@ import type { PassCounts, UncommittedCounts } from './passCounts.js';
 export class BatchRemover {
   private batch: DuplicateRef[] = [];
   private inFlight: Promise<void> = Promise.resolve();
+  /** A renewal is queued or running: another call has nothing to add. */
+  private renewing = false;
   /** Duplicates passed over as locked, to try again at the end (at most a batch of them). */
   private passedOver: DuplicateRef[] = [];
   /** Every duplicate left out so far, by its first orderBy value, while not retried. */
@@ -51,7 +54,7 @@ export class BatchRemover {
    * read up to it.
    */
   async flush(): Promise<void> {
-    await this.inFlight;
+    await this.idle();
     const duplicates = this.batch;
     this.batch = [];
     if (duplicates.length === 0 || this.lease === undefined) return;
@@ -66,7 +69,7 @@ export class BatchRemover {
    */
   async finish(): Promise<void> {
     await this.flush();
-    await this.inFlight;
+    await this.idle();
     const again = this.passedOver;
     this.passedOver = [];
     if (again.length > 0) {
@@ -82,13 +85,35 @@ export class BatchRemover {
 
   /**
    * Renews the lease in a transaction of its own when a long stretch without batches (a scan
-   * through rows without duplicates) would otherwise let it run out; after the batch in flight.
+   * through rows without duplicates, or the sort before its first row) would otherwise let
+   * it run out; queued after the batch in flight, as the writer's next transaction, so it
+   * may be called at any time (a timer calls it while the scan's first read waits on the
+   * sort). A failure surfaces at the next batch, as a batch's does.
    */
   async renewLeaseIfDue(): Promise<void> {
     const lease = this.lease;
-    if (lease === undefined || !lease.renewalDue()) return;
+    if (lease === undefined || !lease.renewalDue() || this.renewing) return;
+    this.renewing = true;
+    this.inFlight = this.inFlight
+      .then(() => inShortTransaction(this.writer.client, this.plan.job, (c) => lease.renewIn(c)))
+      .finally(() => {
+        this.renewing = false;
+      });
+    this.inFlight.catch(() => undefined); // observed on the next await; never unhandled
     await this.inFlight;
-    await inShortTransaction(this.writer.client, this.plan.job, (c) => lease.renewIn(c));
+  }
+
+  /**
+   * Once nothing is in flight: a renewal may be queued while we wait (the scan's timer), so
+   * wait until the writer's queue stays as it was, then return at once (no await between
+   * this and the caller's next use of the writer).
+   */
+  private async idle(): Promise<void> {
+    let current: Promise<void>;
+    do {
+      current = this.inFlight;
+      await current;
+    } while (current !== this.inFlight);
   }
 
   /** The batch in flight, settled; rejects with its error. */
@@ -129,7 +154,10 @@ export class BatchRemover {
       await bisect(
         duplicates,
         async (piece) => {
+          const started = performance.now();
           const outcome = await attemptBatch(client, this.plan, lease, piece, pending ?? NOTHING_COUNTED);
+          const seconds = (performance.now() - started) / 1000;
+          this.counts.longestBatchSeconds = Math.max(this.counts.longestBatchSeconds, seconds);
           pending = undefined;
           this.counts.committedBatch(outcome.removed);
           this.counts.keptReferenced(outcome.referenced, outcome.byReference);
@@ -138,6 +166,9 @@ export class BatchRemover {
         {
           retryable: isRowLockFailure,
           isolated: (duplicate) => leftOut([duplicate], false),
+          // Rows waited on past the budget: left for the end of the pass, and the next run.
+          exhausted: (rest) => leftOut([...rest], true),
+          exhaustedWithoutSuccess: retry,
           maxFailures: bisectBudget(duplicates.length),
         },
       );
@@ -146,6 +177,8 @@ export class BatchRemover {
     }
     if (pending !== undefined) await commitCounts(client, this.plan, lease, pending);
     await this.boundLeftOut();
+    // The job's bound on its impact: the next batch starts (and the scan reads on) only after it.
+    if (this.plan.job.batchPauseMs > 0) await sleep(this.plan.job.batchPauseMs);
     return skipped;
   }
 

@@ -10,6 +10,13 @@ export interface BisectOptions<T> {
   isolated(item: T, error: unknown): void;
   /** Failed attempts allowed in all before giving up (BisectExhaustedError). */
   maxFailures: number;
+  /**
+   * Past maxFailures when some piece did succeed (so the cause is in some rows, not in the
+   * whole table): the items not yet attempted, left out instead of failing the batch.
+   */
+  exhausted?(rest: readonly T[], error: unknown): void;
+  /** Leave the rest out past maxFailures even when no piece succeeded (a retry of left-out items). */
+  exhaustedWithoutSuccess?: boolean;
 }
 
 /**
@@ -24,8 +31,10 @@ export function bisectBudget(n: number): number {
 
 /**
  * Attempts `items` whole; when that fails with a retryable error, attempts each half, in
- * order, and so on down to single items, which are then left out (`isolated`). Every other
- * error is thrown at once. Items are attempted in their order, each exactly once in a piece
+ * order, and so on down to single items, which are then left out (`isolated`). Past the
+ * budget, what is left is left out too (`exhausted`) when some piece got through, else the
+ * batch fails (BisectExhaustedError): a cause every attempt meets. Every other error is
+ * thrown at once. Items are attempted in their order, each exactly once in a piece
  * that succeeded or isolated.
  */
 export async function bisect<T>(
@@ -35,13 +44,20 @@ export async function bisect<T>(
 ): Promise<void> {
   const pending: (readonly T[])[] = items.length > 0 ? [items] : [];
   let failures = 0;
+  let succeeded = 0;
   while (pending.length > 0) {
     const piece = pending.shift() as readonly T[];
     try {
       await attempt(piece);
+      succeeded += 1;
     } catch (error) {
       if (!options.retryable(error)) throw error;
       failures += 1;
+      const anyGotThrough = succeeded > 0 || options.exhaustedWithoutSuccess === true;
+      if (failures > options.maxFailures && anyGotThrough && options.exhausted) {
+        options.exhausted([...piece, ...pending.flat()], error);
+        return;
+      }
       if (failures > options.maxFailures) {
         throw new BisectExhaustedError(
           `${failures} attempts failed (${(error as Error).message}); gave up with ${pending.reduce(

@@ -43,6 +43,8 @@ export class PassCounts {
   /** Referenced duplicates kept, per foreign key (by constraint and child table). */
   readonly keptByReference = new Map<string, { reference: Reference; rows: number }>();
   batches = 0;
+  /** The longest write transaction of the pass (one attempt at a batch), in seconds. */
+  longestBatchSeconds = 0;
   /** How long the scan's read-only snapshot stayed open (it holds back vacuum meanwhile). */
   snapshotSeconds = 0;
   readonly gaps = new GapHistogram();

@@ -79,6 +79,7 @@ export function buildResult(
     lockedSkipped: counts.lockedSkipped,
     missedByIncremental: counts.missedByIncremental,
     batches: counts.batches,
+    longestBatchSeconds: counts.longestBatchSeconds,
     horizon: end.horizon?.horizon,
     horizonLagSeconds: end.horizon?.lagSeconds ?? undefined,
     checkpoint: end.from,

@@ -13,18 +13,24 @@ import { findRelationStatement, setTimeZoneStatement, tableColumnsStatement } fr
 import { archiveProblems } from './checkArchive.js';
 import { rowSecurityProblems } from './checkRowSecurity.js';
 import { columnTypeProblems } from './checkTypes.js';
+import { choosePredecessorLookup } from './predecessorLookup.js';
 import { readReferences, referenceProblems } from './references.js';
 import { unfitError, type Unfit } from './unfit.js';
+
+/** A table's (or partitioned table's) oid; undefined when there is no such table. */
+async function findTable(client: pg.ClientBase, name: QualifiedName): Promise<number | undefined> {
+  const { rows: found } = await client.query<{ oid: number; relkind: string }>(findRelationStatement(name));
+  return found.find((r) => r.relkind === 'r' || r.relkind === 'p')?.oid;
+}
 
 /** A table's (or partitioned table's) columns; undefined when there is no such table. */
 export async function describeTable(
   client: pg.ClientBase,
   name: QualifiedName,
 ): Promise<ColumnInfo[] | undefined> {
-  const { rows: found } = await client.query<{ oid: number; relkind: string }>(findRelationStatement(name));
-  const table = found.find((r) => r.relkind === 'r' || r.relkind === 'p');
-  if (!table) return undefined;
-  const { rows } = await client.query<ColumnInfo>(tableColumnsStatement(table.oid));
+  const oid = await findTable(client, name);
+  if (oid === undefined) return undefined;
+  const { rows } = await client.query<ColumnInfo>(tableColumnsStatement(oid));
   return rows;
 }
 
@@ -105,6 +111,16 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
   }
   await checkTimeZone(client, job);
   const archiveExists = await checkArchiveTable(client, job, columns);
+  const tieBreaker = column(tieBreakerColumn(job));
+  const predecessorLookup = await choosePredecessorLookup(
+    client,
+    (await findTable(client, job.table)) as number,
+    {
+      key,
+      orderBy,
+      tieBreaker,
+    },
+  );
   return {
     job,
     columns,
@@ -112,9 +128,10 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
     orderBy,
     compare,
     time,
-    tieBreaker: column(tieBreakerColumn(job)),
+    tieBreaker,
     timeType: time.typeName as TimeType,
     archiveExists,
+    predecessorLookup,
   };
 }
 

@@ -8,6 +8,10 @@ import type { PassCounts } from './passCounts.js';
 import { ProgressReporter } from './progress.js';
 import type { RunWatch } from './runWatch.js';
 import { streamScan } from './streamScan.js';
+import { stretchBefore } from './stretchChain.js';
+
+/** How often the scan looks whether the lease is due for renewal while nothing else does. */
+const LEASE_CHECK_MS = 5000;
 
 export interface RemoveOptions {
   dryRun: boolean;
@@ -46,19 +50,22 @@ export async function removeDuplicates(
     settle: 'a batch',
     renewLeaseIfDue: 'the lease',
   });
-  // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind.
+  // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind, table, tid, before.
   const keys = plan.key.length;
   const orders = plan.orderBy.length;
-  const [dup, gap, examined, behind] = [0, 1, 2, 3].map((i) => keys + orders + i) as [
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [dup, gap, examined, behind, table, tid, before] = [0, 1, 2, 3, 4, 5, 6].map(
+    (i) => keys + orders + i,
+  ) as [number, number, number, number, number, number, number];
 
   const opened = performance.now();
+  // The scan's first read waits for its whole sort (minutes on a large table): the lease is
+  // renewed meanwhile, as between reads.
+  const renewal = setInterval(() => void batches.renewLeaseIfDue().catch(() => undefined), LEASE_CHECK_MS);
   try {
-    const scan = streamScan(scanner, scanStatement(plan, window), plan.job.timeZone);
+    const scan = streamScan(scanner, scanStatement(plan, window), {
+      timeZone: plan.job.timeZone,
+      full: window.from === undefined,
+    });
     for await (const rows of watch.scan(scanner, scan)) {
       for (const row of rows) {
         if (row[dup] === 't') {
@@ -67,9 +74,13 @@ export async function removeDuplicates(
             seconds === null || seconds === undefined ? null : Number(seconds),
             row[behind] === 't',
           );
+          const orderBy = row.slice(keys, keys + orders) as string[];
           await batches.add({
             key: row.slice(0, keys) as string[],
-            orderBy: row.slice(keys, keys + orders) as string[],
+            orderBy,
+            table: row[table] as string,
+            tid: row[tid] as string,
+            before: stretchBefore(row[before]),
           });
         }
         const n = row[examined];
@@ -86,6 +97,7 @@ export async function removeDuplicates(
     await batches.settle().catch(() => undefined);
     throw error;
   } finally {
+    clearInterval(renewal);
     counts.snapshotSeconds = (performance.now() - opened) / 1000;
   }
   // The last batch, and one more try of the rows passed over as locked (BatchRemover.finish).

@@ -33,6 +33,8 @@ export interface JobResult {
   /** Duplicates a full pass found below the stored checkpoint: the incremental passes missed them. */
   missedByIncremental: number;
   batches: number;
+  /** The longest write transaction of the pass (one attempt at a batch), in seconds. */
+  longestBatchSeconds: number;
   horizon: string | undefined;
   horizonLagSeconds: number | undefined;
   /** Where the incremental pass started (the stored checkpoint); undefined on a full pass. */

@@ -84,6 +84,7 @@ export function logSummary(log: Logger, result: JobResult): void {
     ...(result.scope === 'full' ? { missedByIncremental: result.missedByIncremental } : {}),
     ...(result.dryRun ? { wouldRemove: result.duplicatesFound } : {}),
     batches: result.batches,
+    longestBatchSeconds: round(result.longestBatchSeconds),
     horizon: result.horizon,
     horizonLagSeconds: result.horizonLagSeconds,
     snapshotSeconds: round(result.snapshotSeconds),

@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { Connection } from '../db/connect.js';
-import { localSettingsStatement } from '../db/transaction.js';
 import { openScanSnapshotStatements } from '../sql/scan.js';
 import type { Statement } from '../sql/types.js';
 
@@ -11,8 +10,6 @@ export type ScanRow = (string | null)[];
 // pg-cursor's advice is 100-1000 rows a read: fewer round trips, memory still flat.
 const READ_ROWS = 1000;
 const CURSOR_CLOSE_TIMEOUT_MS = 5000;
-/** PostgreSQL 17 added transaction_timeout: a role's or database's would end a long scan. */
-const TRANSACTION_TIMEOUT_SINCE = 170000;
 
 // Values come back as the server's text so that timestamps keep their microseconds and
 // every type casts back exactly in the collapse statement.
@@ -27,12 +24,11 @@ const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as
 export async function* streamScan(
   scanner: Connection,
   statement: Statement,
-  timeZone: string | undefined,
+  snapshot: { timeZone: string | undefined; full: boolean },
 ): AsyncGenerator<ScanRow[]> {
   try {
-    for (const open of openScanSnapshotStatements(timeZone)) await scanner.client.query(open);
-    if (scanner.serverVersion >= TRANSACTION_TIMEOUT_SINCE) {
-      await scanner.client.query(localSettingsStatement([['transaction_timeout', '0']]));
+    for (const open of openScanSnapshotStatements(snapshot.timeZone, snapshot.full)) {
+      await scanner.client.query(open);
     }
     const cursor = scanner.client.query(
       new Cursor<ScanRow>(statement.text, statement.values, { rowMode: 'array', types: RAW_TEXT }),

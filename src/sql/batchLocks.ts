@@ -23,20 +23,29 @@ export function lockTablesStatement(plan: JobPlan): Statement {
   return { text: `LOCK TABLE ${tables.map(qualified).join(', ')} IN ROW EXCLUSIVE MODE`, values: [] };
 }
 
-/** The batch's duplicates as a relation `b` (ord, k0..., o0...) and the values of its $n. */
+/**
+ * The batch's duplicates as a relation `b` (ord, k0..., o0..., toid, tid: the scan's
+ * partition and ctid, before: the JSON array of DuplicateRef.before) and the values of its
+ * $n.
+ */
 function batchRelation(
   plan: JobPlan,
   batch: readonly DuplicateRef[],
-): { relation: string; values: unknown[] } {
+): { relation: string; values: unknown[]; tids: string } {
   const columns = ['ord', ...plan.key.map((_, i) => `k${i}`), ...plan.orderBy.map((_, i) => `o${i}`)];
   const arrays = ['$1::int4[]', ...[...plan.key, ...plan.orderBy].map((c, i) => `$${i + 2}::${c.type}[]`)];
+  const n = arrays.length;
   return {
-    relation: `unnest(${arrays.join(', ')}) AS b(${columns.join(', ')})`,
+    relation: `unnest(${arrays.join(', ')}, $${n + 1}::oid[], $${n + 2}::tid[], $${n + 3}::text[]) AS b(${columns.join(', ')}, toid, tid, before)`,
     values: [
       batch.map((_, i) => i),
       ...plan.key.map((_, i) => batch.map((d) => d.key[i])),
       ...plan.orderBy.map((_, i) => batch.map((d) => d.orderBy[i])),
+      batch.map((d) => d.table),
+      batch.map((d) => d.tid),
+      batch.map((d) => JSON.stringify(d.before)),
     ],
+    tids: `$${n + 2}::tid[]`,
   };
 }
 
@@ -54,12 +63,39 @@ function sameRow(plan: JobPlan): string {
  * out without waiting. FOR UPDATE, the lock a DELETE takes, also makes any later insert of a
  * row referencing it wait for this batch. Returns the rows locked, by their place in the
  * batch; a duplicate not among them is locked by someone else or gone (presentStatement).
+ *
+ * Each is found where the scan saw it, by partition and ctid (a TID scan: no index probe),
+ * and only if the row there still has the key and orderBy values the scan read. A row
+ * updated since has moved to another ctid and is not found: it is left for the next pass
+ * (presentStatement tells whether it is still there, by its values). Also the removing
+ * statement's first step when no foreign key references the table (src/sql/collapse.ts).
  */
 export function lockTargetsStatement(plan: JobPlan, batch: readonly DuplicateRef[]): Statement {
-  const { relation, values } = batchRelation(plan, batch);
+  return lockTargets(plan, batch, 't.tableoid::text AS table, t.ctid::text AS tid');
+}
+
+/**
+ * The same locks as a relation for the removing statement itself (src/sql/collapse.ts,
+ * `lockHere`): each locked row's place, `before`, partition (toid) and ctid (tid), and the
+ * columns the re-verification reads (key, orderBy, compare) under their own names, so that
+ * it need not fetch the row again.
+ */
+export function lockedTargetsRelation(plan: JobPlan, batch: readonly DuplicateRef[]): Statement {
+  const columns = [...new Set([...plan.key, ...plan.orderBy, ...plan.compare].map((c) => ident(c.name)))];
+  return lockTargets(
+    plan,
+    batch,
+    `t.tableoid AS toid, t.ctid AS tid, ${columns.map((c) => `t.${c}`).join(', ')}`,
+  );
+}
+
+function lockTargets(plan: JobPlan, batch: readonly DuplicateRef[], columns: string): Statement {
+  const { relation, values, tids } = batchRelation(plan, batch);
   return {
-    text: `SELECT b.ord, t.tableoid::text AS table, t.ctid::text AS tid
-  FROM ${relation} JOIN ${qualified(plan.job.table)} t ON ${sameRow(plan)}
+    text: `SELECT b.ord, b.before, ${columns}
+  FROM ${relation} JOIN ${qualified(plan.job.table)} t
+    ON t.tableoid = b.toid AND t.ctid = b.tid AND ${sameRow(plan)}
+ WHERE t.ctid = ANY (${tids})
    FOR UPDATE OF t SKIP LOCKED`,
     values,
   };
@@ -83,5 +119,23 @@ export function earliestTimeStatement(plan: JobPlan, times: readonly string[]): 
   return {
     text: `SELECT min(x)::text AS earliest FROM unnest($1::${plan.time.type}[]) AS u(x)`,
     values: [times],
+  };
+}
+
+/**
+ * What a batch re-reads of the table once it holds it ROW EXCLUSIVE, since both may have
+ * changed after the run planned the job: whether row-level security is active for the role
+ * (ENABLE ROW LEVEL SECURITY and CREATE POLICY take ACCESS EXCLUSIVE, so they either
+ * committed before the lock or wait for the batch), and the table's columns in order
+ * (ALTER TABLE ADD COLUMN likewise): an archive INSERT listing the planned columns would
+ * leave a new column's values behind.
+ */
+export function tableStateStatement(plan: JobPlan): Statement {
+  return {
+    text: `SELECT row_security_active($1::regclass) AS "rowSecurity",
+            ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                   WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                   ORDER BY a.attnum) AS columns`,
+    values: [qualified(plan.job.table)],
   };
 }

@@ -1,6 +1,7 @@
 import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
-import { lockedRowsFrom, lockedRowsValues, type LockedRow } from './batchRows.js';
+import { lockedTargetsRelation } from './batchLocks.js';
+import { lockedRowsFrom, lockedRowsValues, type DuplicateRef, type LockedRow } from './batchRows.js';
 import type { Reference } from './references.js';
 import type { Statement } from './types.js';
 
@@ -13,25 +14,44 @@ export interface CollapseRow {
   referenced: number[];
   /** For each reference (in the order given), how many of those it references. */
   byReference: number[];
+  /** `lockHere`: the places in the batch of the rows it locked (the others are held or gone). */
+  locked: number[] | null;
 }
 
 /**
  * The CURRENT predecessor of row `t` (same key, the greatest orderBy below its own), locked
- * FOR SHARE, as a subquery for a LATERAL join selecting `columns` from it as `p`. Never SKIP
+ * FOR SHARE, as a subquery for a LATERAL join selecting `columns` from it as `p`; `chain` is
+ * the row's DuplicateRef.before (JSON), which the `tieBreaker` lookup reads. Never SKIP
  * LOCKED here: it would pass over a locked predecessor and return an older row as if it were
  * the one before.
  */
-function predecessorSubquery(plan: JobPlan, columns: string): string {
+function predecessorSubquery(plan: JobPlan, columns: string, chain: string): string {
   const t = qualified(plan.job.table);
   const keys = plan.key.map((c) => ident(c.name));
   const orders = plan.orderBy.map((c) => ident(c.name));
-  return `(
-      SELECT ${columns} FROM ${t} p
-       WHERE ${keys.map((k) => `p.${k} = t.${k}`).join(' AND ')}
+  const before = `${keys.map((k) => `p.${k} = t.${k}`).join(' AND ')}
          AND (${orders.map((o) => `p.${o}`).join(', ')}) < (${orders.map((o) => `t.${o}`).join(', ')})
          -- as the scan: a row with a NULL orderBy column has no place in a history (a row
          -- comparison would still let (earlier, NULL) through as the predecessor)
-         AND ${orders.map((o) => `p.${o} IS NOT NULL`).join(' AND ')}
+         AND ${orders.map((o) => `p.${o} IS NOT NULL`).join(' AND ')}`;
+  if (plan.predecessorLookup === 'tieBreaker') {
+    // The rows the scan saw before it in its stretch, by the unique tie-breaker (an index
+    // probe each, and an updated row is found at its new place), the nearest still there
+    // and still before it: see src/reconcile/predecessorLookup.ts.
+    const tie = ident(plan.tieBreaker.name);
+    return `(
+      SELECT ${columns}
+        FROM jsonb_array_elements_text(${chain}::jsonb) WITH ORDINALITY AS c(value, n)
+        JOIN ${t} p ON p.${tie} = c.value::${plan.tieBreaker.type}
+       WHERE ${before}
+       ORDER BY c.n
+       LIMIT 1
+       FOR SHARE OF p
+    ) p`;
+  }
+  return `(
+      SELECT ${columns} FROM ${t} p
+       WHERE ${before}
        ORDER BY ${orders.map((o) => `p.${o} DESC`).join(', ')}
        LIMIT 1
        FOR SHARE
@@ -76,21 +96,54 @@ function referencedBy(ref: Reference): string {
  * is never in both tables nor in neither, whatever fails. Its archive copy records when, and
  * the last orderBy value (the unique id) of the row it repeated.
  */
+/**
+ * What the removing statement starts from: the rows the batch locked in a statement before
+ * it (`locked`), or the duplicates as the scan found them, locked by the statement itself
+ * (`lockHere`): one statement fewer, and one read of each row fewer, for a table no
+ * foreign key references. With references the locks must come first, in a statement of
+ * their own, so that this one's snapshot sees every referencing row committed before them.
+ */
+export type CollapseSource =
+  | { kind: 'locked'; rows: readonly LockedRow[]; before: readonly string[][] }
+  | { kind: 'lockHere'; batch: readonly DuplicateRef[] };
+
 export function collapseStatement(
   plan: JobPlan,
-  rows: readonly LockedRow[],
+  source: CollapseSource,
   references: readonly Reference[],
 ): Statement {
+  if (source.kind === 'lockHere' && references.length > 0) {
+    throw new Error('a batch of a referenced table locks its rows before it removes them');
+  }
   const t = qualified(plan.job.table);
   const last = ident(plan.tieBreaker.name);
-  const locked = lockedRowsFrom(plan);
+  let lockFirst = '';
+  let from: string;
+  let where = '';
+  let values: unknown[];
+  // Each row to remove: its place in the batch, its `before`, partition and ctid.
+  let row = { ord: 'g.ord', before: 'g.before', table: 't.tableoid', tid: 't.ctid' };
+  if (source.kind === 'locked') {
+    const locked = lockedRowsFrom(plan);
+    from = locked.from;
+    where = `${locked.where} AND `;
+    values = lockedRowsValues(source.rows, source.before);
+  } else {
+    // The locked rows themselves stand for `t`: they carry the columns read below.
+    const lock = lockedTargetsRelation(plan, source.batch);
+    lockFirst = `locked AS MATERIALIZED (\n${lock.text}\n), `;
+    from = 'locked t';
+    row = { ord: 't.ord', before: 't.before', table: 't.toid', tid: 't.tid' };
+    values = lock.values;
+  }
   const predecessorCompare = plan.compare.map((c, i) => `p.${ident(c.name)} AS pc${i}`);
   const sameCompare = plan.compare
     .map((c, i) => `p.pc${i} IS NOT DISTINCT FROM t.${ident(c.name)}`)
     .join(' AND ');
   const flags = references.map((ref, i) => `,\n         ${referencedBy(ref)} AS r${i}`).join('');
   const anyFlag = references.length === 0 ? 'false' : references.map((_, i) => `d.r${i}`).join(' OR ');
-  const predecessor = predecessorSubquery(plan, `${predecessorCompare.join(', ')}, p.${last} AS repeated`);
+  const predecessor = (before: string): string =>
+    predecessorSubquery(plan, `${predecessorCompare.join(', ')}, p.${last} AS repeated`, before);
 
   // ctid is unique only within one relation: on a partitioned table the partition
   // (tableoid) must match too, or a row at the same position in another partition goes.
@@ -110,11 +163,11 @@ export function collapseStatement(
       : `ARRAY[${references.map((_, i) => `(SELECT count(*) FROM doomed d WHERE d.r${i})::int4`).join(', ')}]`;
   return {
     text: `
-WITH doomed AS MATERIALIZED (
-  SELECT g.ord, t.tableoid AS doomed_table, t.ctid AS doomed_tid, p.repeated AS doomed_repeated${flags}
-    FROM ${locked.from}
-    CROSS JOIN LATERAL ${predecessor}
-   WHERE ${locked.where} AND ${sameCompare}
+WITH ${lockFirst}doomed AS MATERIALIZED (
+  SELECT ${row.ord} AS ord, ${row.table} AS doomed_table, ${row.tid} AS doomed_tid, p.repeated AS doomed_repeated${flags}
+    FROM ${from}
+    CROSS JOIN LATERAL ${predecessor(row.before)}
+   WHERE ${where}${sameCompare}
 ), gone AS (
   DELETE FROM ${t} t USING doomed d
    WHERE t.tableoid = d.doomed_table AND t.ctid = d.doomed_tid AND NOT (${anyFlag})
@@ -122,7 +175,8 @@ WITH doomed AS MATERIALIZED (
 )${archive}
 SELECT (SELECT count(*) FROM gone)::int4 AS removed,
        ARRAY(SELECT d.ord FROM doomed d WHERE ${anyFlag} ORDER BY d.ord) AS referenced,
-       ${byReference} AS "byReference"`,
-    values: lockedRowsValues(rows),
+       ${byReference} AS "byReference",
+       ${source.kind === 'lockHere' ? 'ARRAY(SELECT g.ord FROM locked g)' : 'NULL::int4[]'} AS locked`,
+    values,
   };
 }

@@ -1,4 +1,4 @@
-import type { JobPlan } from '../db/plan.js';
+import { CHAIN_LENGTH, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { localSettingsStatement, transactionSettings } from '../db/transaction.js';
 import type { Statement } from './types.js';
@@ -23,13 +23,30 @@ export interface ScanWindow {
  * - the last row of each object, carrying how many rows the object had in the judged window
  *   (rows examined), so examined counts need no second scan and no whole-table count.
  *
- * Output columns, in order: key..., orderBy..., dup, gap, examined, behind. The gap is NULL
- * when either time is infinite (a '-infinity' first status): it has no length.
+ * Output columns, in order: key..., orderBy..., dup, gap, examined, behind, table, tid,
+ * before. The gap is NULL when either time is infinite (a '-infinity' first status): it
+ * has no length. For a duplicate, `table` and `tid` are its partition and ctid (a batch
+ * locks it by them: no index probe), and, for the `tieBreaker` predecessor lookup
+ * (src/sql/collapse.ts), `before` the tie-breakers of the CHAIN_LENGTH rows before it as a
+ * JSON array of text, each NULL from the first row not of its stretch on (see beforeChain).
+ *
+ * Duplicates come out in physical order (partition, ctid), descending, the rest after them
+ * (NULLS FIRST is the default for DESC: the rest come first, which costs nothing): the window
+ * needs the rows in (key, orderBy) order, but a batch of duplicates taken in that order on
+ * a table written in time order holds one row of nearly every heap page, and every batch
+ * then reads, locks and dirties most of the table again (measured at 2M rows: 4,000 pages a
+ * batch of 5,000, 120 ms a batch). In physical order a batch covers a few hundred pages,
+ * each read once. Descending, because a table written in time order holds a stretch's rows
+ * in that order too: its later duplicates then go first, while the rows before them, which
+ * the `tieBreaker` lookup re-verifies against, are still there. The sort holds back the
+ * first row until the window is done, which costs little: the window's own sort held it
+ * back already.
  *
  * Incremental (`checkpoint` given): only objects with a row in [checkpoint, horizon), each
  * read from its last row before the checkpoint (the anchor, already judged, which gives the
  * first new row its predecessor). The anchor is never a duplicate (it is the first row of
- * the window) and is not counted as examined.
+ * the window) and is not counted as examined. Without a (key, orderBy) index, the touched
+ * objects' whole histories in one pass over the table instead, only the new rows judged.
  *
  * A full pass with a stored checkpoint flags (`behind`) the duplicates below it: rows that
  * earlier passes had judged or should have, i.e. duplicates the incremental passes missed
@@ -60,8 +77,22 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
   let from: string;
   let examined: string;
   let behind = 'false';
+  let judged = 'true';
   const values: unknown[] = [horizon];
-  if (checkpoint === undefined) {
+  if (checkpoint !== undefined && plan.predecessorLookup === 'tieBreaker') {
+    // No (key, orderBy) index (see src/reconcile/predecessorLookup.ts): reading each touched
+    // object through LATERAL would scan the table once per object. One pass over the table
+    // instead, keeping the touched objects' whole histories (a hash semi-join), of which
+    // only the rows from the checkpoint on are judged and counted; the rows before give the
+    // first new row its predecessor, as the anchor does below.
+    values.push(checkpoint);
+    const tuple = (alias: string) => `(${keys.map((k) => `${alias}.${k}`).join(', ')})`;
+    from = `${t} t WHERE t.${first} < $1::${time} AND ${notNull}
+        AND ${tuple('t')} IN (SELECT ${keys.map((k) => `n.${k}`).join(', ')} FROM ${t} n
+             WHERE n.${first} >= $2::${time} AND n.${first} < $1::${time})`;
+    examined = `count(*) FILTER (WHERE t.${first} >= $2::${time}) OVER w`;
+    judged = `t.${first} >= $2::${time}`;
+  } else if (checkpoint === undefined) {
     from = `${t} t WHERE t.${first} < $1::${time} AND ${notNull}`;
     examined = 'count(*) OVER w';
     if (stored !== undefined) {
@@ -72,7 +103,15 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
     values.push(checkpoint);
     const touchedKeys = keys.map((k) => `n.${k}`).join(', ');
     const sameKey = (alias: string) => keys.map((k) => `${alias}.${k} = touched.${k}`).join(' AND ');
-    const compareColumns = plan.compare.map((c) => `, r.${ident(c.name)}`).join('');
+    // The lateral row's partition and ctid under the names of the system columns, so that
+    // `t.tableoid` and `t.ctid` below mean the same in both forms.
+    const compareColumns = [
+      ...plan.compare.map((c) => `r.${ident(c.name)}`),
+      'r.tableoid AS tableoid',
+      'r.ctid AS ctid',
+    ]
+      .map((c) => `, ${c}`)
+      .join('');
     // Written as LATERAL so each touched object reads its own rows through the
     // (key, orderBy) index; as a plain join the planner may pick a hash join over the
     // whole table once many objects are touched.
@@ -91,20 +130,47 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
 
   const columns = [...keys.map((k, i) => `t.${k} AS k${i}`), ...orders.map((o, i) => `t.${o} AS o${i}`)];
   const outer = [...keys.map((_, i) => `s.k${i}`), ...orders.map((_, i) => `s.o${i}`)];
+  const chain = beforeChain(plan);
   return {
     text: `
-SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined, s.dup AND s.behind FROM (
+SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined, s.dup AND s.behind,
+       CASE WHEN s.dup THEN s.toid END, CASE WHEN s.dup THEN s.tid END, CASE WHEN s.dup THEN ${chain.outer} END
+  FROM (
   SELECT ${columns.join(', ')},
-         (row_number() OVER w > 1 AND ${sameAsPrevious}) AS dup,
+         (row_number() OVER w > 1 AND ${judged} AND ${sameAsPrevious}) AS dup,
          ${gap} AS gap,
          CASE WHEN (lead(true) OVER w) IS NULL THEN ${examined} END AS examined,
-         ${behind} AS behind
+         ${behind} AS behind,
+         t.tableoid AS toid, t.ctid AS tid${chain.inner}
     FROM ${from}
   WINDOW w AS (${window})
 ) s
-WHERE s.dup OR s.examined IS NOT NULL`,
+WHERE s.dup OR s.examined IS NOT NULL
+ORDER BY ${outer.length + 5} DESC, ${outer.length + 6} DESC`,
     values,
   };
+}
+
+/**
+ * The tie-breakers of the CHAIN_LENGTH rows before each row, the nearest first, each NULL
+ * unless that row and the current one have equal compare values (the reader cuts the chain
+ * at its first NULL: from there on the rows are not of its stretch): `inner`, the window's
+ * columns c1..cN; `outer`, the JSON array of text built from them for a duplicate only (the
+ * window still evaluates the lags for every row, the JSON costs only where it is sent).
+ * Only the `tieBreaker` lookup uses it; NULL otherwise.
+ */
+function beforeChain(plan: JobPlan): { inner: string; outer: string } {
+  if (plan.predecessorLookup !== 'tieBreaker') return { inner: '', outer: 'NULL::text' };
+  const tie = ident(plan.tieBreaker.name);
+  const columns = Array.from({ length: CHAIN_LENGTH }, (_, i) => {
+    const k = i + 1;
+    const same = plan.compare
+      .map((c) => `(lag(t.${ident(c.name)}, ${k}) OVER w) IS NOT DISTINCT FROM t.${ident(c.name)}`)
+      .join(' AND ');
+    return `,\n         CASE WHEN ${same} THEN lag(t.${tie}, ${k}) OVER w END AS c${k}`;
+  });
+  const elements = columns.map((_, i) => `s.c${i + 1}::text`);
+  return { inner: columns.join(''), outer: `array_to_json(ARRAY[${elements.join(', ')}])::text` };
 }
 
 /**
@@ -114,15 +180,35 @@ WHERE s.dup OR s.examined IS NOT NULL`,
  * so the planner costs plans without them. Our formats and the job's TimeZone, as every
  * transaction of ours sets them (src/db/transaction.ts), so the text it streams casts back
  * the same in the batches.
+ *
+ * A full pass reads the whole table once in (key, orderBy) order: left to itself the
+ * planner walks the (key, orderBy) index, which on a table written in time order fetches a
+ * different heap page for nearly every row. A sequential scan and a sort is the faster plan
+ * at every size and index layout the benchmark measured (issue #10: at 2M rows, 1.7-2.4 s
+ * against 2.6-7.1 s for the index scan on this machine; BENCHMARKS.md has the runs), so a full pass turns
+ * index and bitmap scans off for its transaction. The sort spills to disk past work_mem,
+ * which measured no slower than a sort in memory. An incremental pass keeps the planner's
+ * choice: it reads a few objects through the index.
  */
-export function openScanSnapshotStatements(timeZone: string | undefined): Statement[] {
+export function openScanSnapshotStatements(timeZone: string | undefined, full: boolean): Statement[] {
   return [
     { text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', values: [] },
     localSettingsStatement([
       ...transactionSettings(timeZone),
       ['statement_timeout', '0'],
       ['idle_in_transaction_session_timeout', '0'],
+      ['transaction_timeout', '0'],
+      // A role's lock_timeout would fail the scan at once behind any table lock (DDL, a
+      // CREATE INDEX): it waits instead, bounded by the run's deadline (runTimeout).
+      ['lock_timeout', '0'],
       ['max_parallel_workers_per_gather', '0'],
+      ...(full
+        ? ([
+            ['enable_indexscan', 'off'],
+            ['enable_indexonlyscan', 'off'],
+            ['enable_bitmapscan', 'off'],
+          ] as [string, string][])
+        : []),
     ]),
   ];
 }

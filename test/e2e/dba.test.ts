@@ -187,6 +187,23 @@ describe('check', () => {
     expect(third.stdout).not.toMatch(/[✗!] /);
   });
 
+  it('a primary key and a BRIN only: ready, with the (key, orderBy) index as advice and why', async () => {
+    await db.query(`CREATE TABLE public.pk_status (LIKE public.object_status);
+      ALTER TABLE public.pk_status ADD PRIMARY KEY (id);
+      CREATE INDEX ON public.pk_status USING brin (start_date);`);
+    const path = jobFile({ ...STANDARD_JOB, name: 'pk', table: 'public.pk_status' });
+    const result = await runCli(['check', '--jobs', path], checkEnv(db.url));
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(
+      '! no index for the scan and the re-verification, on (object_id, start_date, id): runs work without it',
+    );
+    expect(result.stdout).toContain('batches re-verify each duplicate through the unique id');
+    expect(result.stdout).toContain(
+      'CREATE INDEX CONCURRENTLY "pk_status_object_id_start_date_id_idx" ON "public"."pk_status" ("object_id", "start_date", "id");',
+    );
+    expect(result.stdout).not.toMatch(/✗ /);
+  });
+
   it('a job the catalog refuses is not ready with its message; the other jobs are still checked', async () => {
     const path = jobFile([
       { ...STANDARD_JOB, name: 'missing', table: 'public.no_such_table' },

@@ -67,6 +67,18 @@ describe('reconcile', () => {
     await expectCollapsedShadow(db);
   });
 
+  it('batchPauseMs pauses after each committed batch; the longest write transaction is reported', async () => {
+    // 5 objects of A, A, A: 10 duplicates, batches of 2, so 5 batches and 5 pauses of 150 ms.
+    await insert([1, 2, 3, 4, 5].flatMap((o): [number, number, number][] => [0, 1, 2].map((i) => [o, 7, i])));
+    const paused = await runOnce(db, makeJob({ batchSize: 2, batchPauseMs: 150 }), { full: true });
+    expect(paused).toMatchObject({ duplicatesRemoved: 10, batches: 5 });
+    expect(paused.durationSeconds).toBeGreaterThanOrEqual(5 * 0.15);
+    expect(paused.longestBatchSeconds).toBeGreaterThan(0);
+    // A write transaction is part of the run, outside its pauses.
+    expect(paused.longestBatchSeconds).toBeLessThanOrEqual(paused.durationSeconds - 5 * 0.15);
+    await expectCollapsedShadow(db);
+  });
+
   it('treats NULL as equal to NULL and as different from any status', async () => {
     await insert([
       [1, null, 0],

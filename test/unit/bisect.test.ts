@@ -73,4 +73,47 @@ describe('bisect', () => {
     expect(run.tried).toHaveLength(budget + 1);
     expect(budget).toBe(56);
   });
+
+  it('many blocked items, some pieces through: past the budget the rest is left out, not failed', async () => {
+    // Eight blocked items spread over 5000 (the review of #9: eight locked predecessors in one batch).
+    const blocked = new Set([100, 700, 1300, 1900, 2500, 3100, 3700, 4300]);
+    const run = attempts(blocked);
+    const isolated: number[] = [];
+    const rest: number[] = [];
+    await bisect(range(5000), run.attempt, {
+      retryable: (e) => e instanceof Blocked,
+      isolated: (i) => isolated.push(i),
+      exhausted: (items) => rest.push(...items),
+      maxFailures: bisectBudget(5000),
+    });
+    expect(run.tried.length).toBeLessThanOrEqual(bisectBudget(5000) + 1 + run.done.length);
+    // Every item is done, isolated or left out, exactly once; every blocked one is not done.
+    expect([...run.done, ...isolated, ...rest].sort((a, b) => a - b)).toEqual(range(5000));
+    expect(run.done.filter((i) => blocked.has(i))).toEqual([]);
+    expect(rest.length).toBeGreaterThan(0);
+    expect(run.done.length).toBeGreaterThan(0);
+  });
+
+  it('a cause every attempt meets still fails with exhausted given, unless told to leave out', async () => {
+    const failing = attempts(new Set(range(64)));
+    const options = {
+      retryable: (e: unknown) => e instanceof Blocked,
+      isolated: () => undefined,
+      maxFailures: 5,
+    };
+    const rest: number[] = [];
+    await expect(
+      bisect(range(64), failing.attempt, { ...options, exhausted: (r) => rest.push(...r) }),
+    ).rejects.toBeInstanceOf(BisectExhaustedError);
+    rest.length = 0;
+    const isolated: number[] = [];
+    await bisect(range(64), attempts(new Set(range(64))).attempt, {
+      ...options,
+      isolated: (i: number) => isolated.push(i),
+      exhausted: (r) => rest.push(...r),
+      exhaustedWithoutSuccess: true,
+    });
+    expect([...isolated, ...rest].sort((a, b) => a - b)).toEqual(range(64));
+    expect(rest.length).toBeGreaterThan(0);
+  });
 });

@@ -61,6 +61,7 @@ describe('parseJob: defaults and accepted values', () => {
       fullEverySeconds: 86400,
       runTimeoutSeconds: 3600,
       lockTimeoutMs: 2000,
+      batchPauseMs: 0,
       statementTimeoutMs: 30000,
       source: LABEL,
     });
@@ -72,6 +73,7 @@ describe('parseJob: defaults and accepted values', () => {
       fullEvery: '24h',
       runTimeout: '1h',
       lockTimeoutMs: 2000,
+      batchPauseMs: 0,
       statementTimeoutMs: 30000,
     });
   });
@@ -362,6 +364,7 @@ describe('parseJob: rejections name the file, the field, the value and what was 
     ['settleSeconds', 0, 86400],
     ['batchSize', 1, 100000],
     ['lockTimeoutMs', 1, 60000],
+    ['batchPauseMs', 0, 60000],
     ['statementTimeoutMs', 1, 3600000],
   ])('%s', (field, min, max) => {
     it.each([[min - 1], [max + 1], [1.5], [String(min + 1)], [null], [true]])('rejects %j', (value) => {
