@@ -38,21 +38,10 @@ export interface JobPlan {
    * How a batch finds each duplicate's current predecessor to re-verify it against
    * (src/sql/collapse.ts, chosen by src/reconcile/predecessorLookup.ts):
    * - `order`: the row before it in (key, orderBy) order, through an index on those columns;
-   * - `tieBreaker`: without such an index, by the tie-breaker values of the rows the scan saw
-   *   before it in its stretch, through a unique index on the tie-breaker.
+   * - `history`: without such an index, the batch re-reads the whole histories of its
+   *   duplicates' objects in one pass over the table and takes the row before each there.
    */
   predecessorLookup: PredecessorLookup;
 }
 
-export type PredecessorLookup = 'order' | 'tieBreaker';
-
-/**
- * How many rows of its stretch (before it) a duplicate carries for the `tieBreaker` lookup.
- * Batches take duplicates in descending physical order (src/sql/scan.ts), so the rows before
- * a duplicate are usually still there when its batch comes; when all of these are gone by
- * then (removed by earlier batches: rows stored out of time order) it finds no predecessor
- * and is kept for a later pass, never judged against a row further back that it cannot see
- * is still the one before it. Measured at 2M rows of random statuses: none kept with 3
- * (ascending order with 8 left 27 of 527,702).
- */
-export const CHAIN_LENGTH = 3;
+export type PredecessorLookup = 'order' | 'history';

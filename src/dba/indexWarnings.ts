@@ -5,10 +5,11 @@ import { deferrableCautions, readReferences } from '../reconcile/references.js';
 import { indexFindings, readTableIndexes } from './indexes.js';
 
 /*
- * Without a btree on key + orderBy every re-verification is a sequential scan, and a batch
- * on a million-row table outlives statement_timeout (measured: BENCHMARKS.md, F1); without
- * one on the first orderBy column an incremental pass reads the whole table. A warning, not
- * a refusal: small tables do fine without, and `check` prints the same fix. Logged here too,
+ * What `check` calls not ready among the indexes (today: none on the first orderBy column,
+ * so an incremental pass reads the whole table), as a warning at the start of every run, not
+ * a refusal: small tables do fine without, and `check` prints the same fix. (Without the
+ * btree on key + orderBy runs work, each batch reading the table once: `check` advises it.)
+ * Logged here too,
  * at the start of every run: each DEFERRABLE foreign key that references the history table
  * (src/reconcile/references.ts, deferrableCautions), whose deferred references no batch can see.
  */

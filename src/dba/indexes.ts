@@ -169,14 +169,13 @@ export function indexFindings(plan: JobPlan, table: TableIndexes): Finding[] {
     '_idx',
   );
   const findings = [
-    // Without it, with a unique tie-breaker the runs still work (src/reconcile/predecessorLookup.ts).
-    scanIndex.level === 'fail' && plan.predecessorLookup === 'tieBreaker'
+    // Without it the runs still work, slower (src/reconcile/predecessorLookup.ts).
+    scanIndex.level === 'fail' && !scanIndex.message.includes('INVALID')
       ? warn(
           `${scanIndex.message}: runs work without it (a full pass reads the table in one sequential scan ` +
-            `and sort, batches re-verify each duplicate through the unique ${last}, an incremental pass reads ` +
-            `the table once), but with it an incremental pass reads only the objects it touches, and the ` +
-            'batch re-verification also sees a row inserted between a duplicate and its predecessor after ' +
-            'the scan (a writer that breaks settleSeconds)',
+            'and sort, an incremental pass reads it once, and each batch re-reads the histories of its ' +
+            'objects in one pass over the table), but with it an incremental pass reads only the objects it ' +
+            'touches and a batch reads one index entry per duplicate instead of the whole table',
           scanIndex.fix,
         )
       : scanIndex,

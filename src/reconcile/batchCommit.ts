@@ -74,6 +74,12 @@ async function expectTableAsPlanned(c: pg.ClientBase, plan: JobPlan): Promise<vo
 
 /** deadlock_detected (PostgreSQL appendix A). */
 const DEADLOCK_DETECTED = '40P01';
+/**
+ * serialization_failure: in READ COMMITTED only a row to lock that a concurrent UPDATE moved
+ * to another partition ("tuple to be locked was already moved to another partition"):
+ * halving retries the batch, whose new snapshot no longer finds the row there.
+ */
+const MOVED_TO_ANOTHER_PARTITION = '40001';
 
 /** A table-level lock kept the batch from starting: no smaller batch would fare better. */
 export class TableLockError extends Error {
@@ -98,12 +104,15 @@ async function notHalved<T>(step: Promise<T>, message: string): Promise<T> {
 
 /**
  * Whether a failed attempt is worth retrying in halves: a row lock waited for past
- * lock_timeout, or a deadlock, in the statements that lock or remove rows.
+ * lock_timeout, a deadlock, or a row moved to another partition, in the statements that
+ * lock or remove rows.
  */
 export function isRowLockFailure(error: unknown): boolean {
   if (error instanceof TableLockError) return false;
   const code = (error as { code?: string }).code;
-  return code === SQLSTATE.lockNotAvailable || code === DEADLOCK_DETECTED;
+  return (
+    code === SQLSTATE.lockNotAvailable || code === DEADLOCK_DETECTED || code === MOVED_TO_ANOTHER_PARTITION
+  );
 }
 
 /** The error a batch ends with when halving it did not get past its lock waits. */
@@ -189,9 +198,8 @@ export async function attemptBatch(
       );
       result = { removed: 0, referenced: [], byReference: references.map(() => 0), locked: null };
       if (held.length > 0) {
-        const before = held.map((r) => (duplicates[r.ord] as DuplicateRef).before);
         const { rows } = await c.query<CollapseRow>(
-          collapseStatement(plan, { kind: 'locked', rows: held, before }, references),
+          collapseStatement(plan, { kind: 'locked', rows: held }, references),
         );
         result = rows[0] as CollapseRow;
       }

@@ -115,11 +115,7 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
   const predecessorLookup = await choosePredecessorLookup(
     client,
     (await findTable(client, job.table)) as number,
-    {
-      key,
-      orderBy,
-      tieBreaker,
-    },
+    { key, orderBy },
   );
   return {
     job,

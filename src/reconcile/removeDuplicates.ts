@@ -8,7 +8,6 @@ import type { PassCounts } from './passCounts.js';
 import { ProgressReporter } from './progress.js';
 import type { RunWatch } from './runWatch.js';
 import { streamScan } from './streamScan.js';
-import { stretchBefore } from './stretchChain.js';
 
 /** How often the scan looks whether the lease is due for renewal while nothing else does. */
 const LEASE_CHECK_MS = 5000;
@@ -50,12 +49,17 @@ export async function removeDuplicates(
     settle: 'a batch',
     renewLeaseIfDue: 'the lease',
   });
-  // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind, table, tid, before.
+  // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind, table, tid.
   const keys = plan.key.length;
   const orders = plan.orderBy.length;
-  const [dup, gap, examined, behind, table, tid, before] = [0, 1, 2, 3, 4, 5, 6].map(
-    (i) => keys + orders + i,
-  ) as [number, number, number, number, number, number, number];
+  const [dup, gap, examined, behind, table, tid] = [0, 1, 2, 3, 4, 5].map((i) => keys + orders + i) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
 
   const opened = performance.now();
   // The scan's first read waits for its whole sort (minutes on a large table): the lease is
@@ -80,7 +84,6 @@ export async function removeDuplicates(
             orderBy,
             table: row[table] as string,
             tid: row[tid] as string,
-            before: stretchBefore(row[before]),
           });
         }
         const n = row[examined];

@@ -25,8 +25,7 @@ export function lockTablesStatement(plan: JobPlan): Statement {
 
 /**
  * The batch's duplicates as a relation `b` (ord, k0..., o0..., toid, tid: the scan's
- * partition and ctid, before: the JSON array of DuplicateRef.before) and the values of its
- * $n.
+ * partition and ctid) and the values of its $n.
  */
 function batchRelation(
   plan: JobPlan,
@@ -36,14 +35,13 @@ function batchRelation(
   const arrays = ['$1::int4[]', ...[...plan.key, ...plan.orderBy].map((c, i) => `$${i + 2}::${c.type}[]`)];
   const n = arrays.length;
   return {
-    relation: `unnest(${arrays.join(', ')}, $${n + 1}::oid[], $${n + 2}::tid[], $${n + 3}::text[]) AS b(${columns.join(', ')}, toid, tid, before)`,
+    relation: `unnest(${arrays.join(', ')}, $${n + 1}::oid[], $${n + 2}::tid[]) AS b(${columns.join(', ')}, toid, tid)`,
     values: [
       batch.map((_, i) => i),
       ...plan.key.map((_, i) => batch.map((d) => d.key[i])),
       ...plan.orderBy.map((_, i) => batch.map((d) => d.orderBy[i])),
       batch.map((d) => d.table),
       batch.map((d) => d.tid),
-      batch.map((d) => JSON.stringify(d.before)),
     ],
     tids: `$${n + 2}::tid[]`,
   };
@@ -76,7 +74,7 @@ export function lockTargetsStatement(plan: JobPlan, batch: readonly DuplicateRef
 
 /**
  * The same locks as a relation for the removing statement itself (src/sql/collapse.ts,
- * `lockHere`): each locked row's place, `before`, partition (toid) and ctid (tid), and the
+ * `lockHere`): each locked row's place, partition (toid) and ctid (tid), and the
  * columns the re-verification reads (key, orderBy, compare) under their own names, so that
  * it need not fetch the row again.
  */
@@ -92,7 +90,7 @@ export function lockedTargetsRelation(plan: JobPlan, batch: readonly DuplicateRe
 function lockTargets(plan: JobPlan, batch: readonly DuplicateRef[], columns: string): Statement {
   const { relation, values, tids } = batchRelation(plan, batch);
   return {
-    text: `SELECT b.ord, b.before, ${columns}
+    text: `SELECT b.ord, ${columns}
   FROM ${relation} JOIN ${qualified(plan.job.table)} t
     ON t.tableoid = b.toid AND t.ctid = b.tid AND ${sameRow(plan)}
  WHERE t.ctid = ANY (${tids})

@@ -15,11 +15,6 @@ export interface DuplicateRef {
   /** Its partition (oid) and ctid in the scan's snapshot: the batch locks it by them. */
   table: string;
   tid: string;
-  /**
-   * The tie-breaker values of the rows before it in its stretch as the scan saw them, the
-   * nearest first, at most CHAIN_LENGTH (for the `tieBreaker` predecessor lookup).
-   */
-  before: string[];
 }
 
 /** A row the batch holds locked FOR UPDATE: its place in the batch, its partition and its ctid. */
@@ -29,27 +24,18 @@ export interface LockedRow {
   tid: string;
 }
 
-/**
- * The values of `lockedRowsFrom`'s $1..$4: the locked rows' places, partitions and ctids,
- * and each one's `before` (DuplicateRef) as a JSON array of text.
- */
-export function lockedRowsValues(rows: readonly LockedRow[], before: readonly string[][]): unknown[] {
-  return [
-    rows.map((r) => r.ord),
-    rows.map((r) => r.table),
-    rows.map((r) => r.tid),
-    before.map((b) => JSON.stringify(b)),
-  ];
+/** The values of `lockedRowsFrom`'s $1..$3: the locked rows' places, partitions and ctids. */
+export function lockedRowsValues(rows: readonly LockedRow[]): unknown[] {
+  return [rows.map((r) => r.ord), rows.map((r) => r.table), rows.map((r) => r.tid)];
 }
 
 /**
  * FROM the locked rows (values $1..$4 from lockedRowsValues) joined to the history table as
- * `t`, one row each: by partition and ctid, which the ctid = ANY makes a TID scan. `g.before`
- * is the JSON array of the tie-breakers before it in its stretch.
+ * `t`, one row each: by partition and ctid, which the ctid = ANY makes a TID scan.
  */
 export function lockedRowsFrom(plan: JobPlan): { from: string; where: string } {
   return {
-    from: `unnest($1::int4[], $2::oid[], $3::tid[], $4::text[]) AS g(ord, toid, tid, before)
+    from: `unnest($1::int4[], $2::oid[], $3::tid[]) AS g(ord, toid, tid)
     JOIN ${qualified(plan.job.table)} t ON t.tableoid = g.toid AND t.ctid = g.tid`,
     where: 't.ctid = ANY ($3::tid[])',
   };

@@ -20,12 +20,16 @@ export interface CollapseRow {
 
 /**
  * The CURRENT predecessor of row `t` (same key, the greatest orderBy below its own), locked
- * FOR SHARE, as a subquery for a LATERAL join selecting `columns` from it as `p`; `chain` is
- * the row's DuplicateRef.before (JSON), which the `tieBreaker` lookup reads. Never SKIP
+ * FOR SHARE, as a subquery for a LATERAL join selecting `columns` from it as `p`. Never SKIP
  * LOCKED here: it would pass over a locked predecessor and return an older row as if it were
  * the one before.
+ *
+ * `order`: read through the (key, orderBy) index. `history`: the row the statement's window
+ * over the object's history (`h`, historyCte) puts before `t`, fetched by its ctid; should it
+ * have changed since the statement began (updated, deleted, moved), locking it finds the new
+ * version, whose ctid or values no longer match, and `t` is kept.
  */
-function predecessorSubquery(plan: JobPlan, columns: string, chain: string): string {
+function predecessorSubquery(plan: JobPlan, columns: string): string {
   const t = qualified(plan.job.table);
   const keys = plan.key.map((c) => ident(c.name));
   const orders = plan.orderBy.map((c) => ident(c.name));
@@ -34,18 +38,10 @@ function predecessorSubquery(plan: JobPlan, columns: string, chain: string): str
          -- as the scan: a row with a NULL orderBy column has no place in a history (a row
          -- comparison would still let (earlier, NULL) through as the predecessor)
          AND ${orders.map((o) => `p.${o} IS NOT NULL`).join(' AND ')}`;
-  if (plan.predecessorLookup === 'tieBreaker') {
-    // The rows the scan saw before it in its stretch, by the unique tie-breaker (an index
-    // probe each, and an updated row is found at its new place), the nearest still there
-    // and still before it: see src/reconcile/predecessorLookup.ts.
-    const tie = ident(plan.tieBreaker.name);
+  if (plan.predecessorLookup === 'history') {
     return `(
-      SELECT ${columns}
-        FROM jsonb_array_elements_text(${chain}::jsonb) WITH ORDINALITY AS c(value, n)
-        JOIN ${t} p ON p.${tie} = c.value::${plan.tieBreaker.type}
-       WHERE ${before}
-       ORDER BY c.n
-       LIMIT 1
+      SELECT ${columns} FROM ${t} p
+       WHERE p.tableoid = h.ptoid AND p.ctid = h.ptid AND ${before}
        FOR SHARE OF p
     ) p`;
   }
@@ -56,6 +52,23 @@ function predecessorSubquery(plan: JobPlan, columns: string, chain: string): str
        LIMIT 1
        FOR SHARE
     ) p`;
+}
+
+/**
+ * `history` lookup (src/reconcile/predecessorLookup.ts): the whole histories of the batch's
+ * objects (`rows`, the batch's rows as `t`), in one pass over the table, with each row's
+ * predecessor by a window: partition and ctid of the row, of the one before.
+ */
+function historyCte(plan: JobPlan, rows: string): string {
+  const keys = plan.key.map((c) => ident(c.name));
+  const orders = plan.orderBy.map((c) => ident(c.name));
+  return `history AS MATERIALIZED (
+  SELECT h.tableoid AS htoid, h.ctid AS htid, lag(h.tableoid) OVER w AS ptoid, lag(h.ctid) OVER w AS ptid
+    FROM ${qualified(plan.job.table)} h
+   WHERE (${keys.map((k) => `h.${k}`).join(', ')}) IN (SELECT ${keys.map((k) => `t.${k}`).join(', ')} FROM ${rows})
+     AND ${orders.map((o) => `h.${o} IS NOT NULL`).join(' AND ')}
+  WINDOW w AS (PARTITION BY ${keys.map((k) => `h.${k}`).join(', ')} ORDER BY ${orders.map((o) => `h.${o}`).join(', ')})
+), `;
 }
 
 /**
@@ -104,8 +117,7 @@ function referencedBy(ref: Reference): string {
  * their own, so that this one's snapshot sees every referencing row committed before them.
  */
 export type CollapseSource =
-  | { kind: 'locked'; rows: readonly LockedRow[]; before: readonly string[][] }
-  | { kind: 'lockHere'; batch: readonly DuplicateRef[] };
+  { kind: 'locked'; rows: readonly LockedRow[] } | { kind: 'lockHere'; batch: readonly DuplicateRef[] };
 
 export function collapseStatement(
   plan: JobPlan,
@@ -121,20 +133,27 @@ export function collapseStatement(
   let from: string;
   let where = '';
   let values: unknown[];
-  // Each row to remove: its place in the batch, its `before`, partition and ctid.
-  let row = { ord: 'g.ord', before: 'g.before', table: 't.tableoid', tid: 't.ctid' };
+  // Each row to remove: its place in the batch, its partition and ctid.
+  let row = { ord: 'g.ord', table: 't.tableoid', tid: 't.ctid' };
+  let rows: string;
   if (source.kind === 'locked') {
     const locked = lockedRowsFrom(plan);
     from = locked.from;
     where = `${locked.where} AND `;
-    values = lockedRowsValues(source.rows, source.before);
+    rows = `${locked.from} WHERE ${locked.where}`;
+    values = lockedRowsValues(source.rows);
   } else {
     // The locked rows themselves stand for `t`: they carry the columns read below.
     const lock = lockedTargetsRelation(plan, source.batch);
     lockFirst = `locked AS MATERIALIZED (\n${lock.text}\n), `;
     from = 'locked t';
-    row = { ord: 't.ord', before: 't.before', table: 't.toid', tid: 't.tid' };
+    rows = 'locked t';
+    row = { ord: 't.ord', table: 't.toid', tid: 't.tid' };
     values = lock.values;
+  }
+  if (plan.predecessorLookup === 'history') {
+    lockFirst += historyCte(plan, rows);
+    from += ` JOIN history h ON h.htoid = ${row.table} AND h.htid = ${row.tid}`;
   }
   const predecessorCompare = plan.compare.map((c, i) => `p.${ident(c.name)} AS pc${i}`);
   const sameCompare = plan.compare
@@ -142,8 +161,7 @@ export function collapseStatement(
     .join(' AND ');
   const flags = references.map((ref, i) => `,\n         ${referencedBy(ref)} AS r${i}`).join('');
   const anyFlag = references.length === 0 ? 'false' : references.map((_, i) => `d.r${i}`).join(' OR ');
-  const predecessor = (before: string): string =>
-    predecessorSubquery(plan, `${predecessorCompare.join(', ')}, p.${last} AS repeated`, before);
+  const predecessor = predecessorSubquery(plan, `${predecessorCompare.join(', ')}, p.${last} AS repeated`);
 
   // ctid is unique only within one relation: on a partitioned table the partition
   // (tableoid) must match too, or a row at the same position in another partition goes.
@@ -166,10 +184,13 @@ export function collapseStatement(
 WITH ${lockFirst}doomed AS MATERIALIZED (
   SELECT ${row.ord} AS ord, ${row.table} AS doomed_table, ${row.tid} AS doomed_tid, p.repeated AS doomed_repeated${flags}
     FROM ${from}
-    CROSS JOIN LATERAL ${predecessor(row.before)}
+    CROSS JOIN LATERAL ${predecessor}
    WHERE ${where}${sameCompare}
 ), gone AS (
-  DELETE FROM ${t} t USING doomed d
+  -- Sorted, so that every duplicate is judged before the first one goes: a CTE is read as
+  -- its reader pulls, and a row this statement deleted can no longer be locked as the
+  -- predecessor of the next (review of #10: duplicates left in long stretches).
+  DELETE FROM ${t} t USING (SELECT * FROM doomed ORDER BY doomed_table, doomed_tid) d
    WHERE t.tableoid = d.doomed_table AND t.ctid = d.doomed_tid AND NOT (${anyFlag})
   RETURNING ${returning}
 )${archive}

@@ -1,4 +1,4 @@
-import { CHAIN_LENGTH, type JobPlan } from '../db/plan.js';
+import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { localSettingsStatement, transactionSettings } from '../db/transaction.js';
 import type { Statement } from './types.js';
@@ -23,24 +23,18 @@ export interface ScanWindow {
  * - the last row of each object, carrying how many rows the object had in the judged window
  *   (rows examined), so examined counts need no second scan and no whole-table count.
  *
- * Output columns, in order: key..., orderBy..., dup, gap, examined, behind, table, tid,
- * before. The gap is NULL when either time is infinite (a '-infinity' first status): it
- * has no length. For a duplicate, `table` and `tid` are its partition and ctid (a batch
- * locks it by them: no index probe), and, for the `tieBreaker` predecessor lookup
- * (src/sql/collapse.ts), `before` the tie-breakers of the CHAIN_LENGTH rows before it as a
- * JSON array of text, each NULL from the first row not of its stretch on (see beforeChain).
+ * Output columns, in order: key..., orderBy..., dup, gap, examined, behind, table, tid.
+ * The gap is NULL when either time is infinite (a '-infinity' first status): it has no
+ * length. For a duplicate, `table` and `tid` are its partition and ctid (a batch locks it by
+ * them: no index probe); NULL for other rows.
  *
- * Duplicates come out in physical order (partition, ctid), descending, the rest after them
- * (NULLS FIRST is the default for DESC: the rest come first, which costs nothing): the window
+ * Duplicates come out in physical order (partition, ctid), the rest after them: the window
  * needs the rows in (key, orderBy) order, but a batch of duplicates taken in that order on
  * a table written in time order holds one row of nearly every heap page, and every batch
  * then reads, locks and dirties most of the table again (measured at 2M rows: 4,000 pages a
  * batch of 5,000, 120 ms a batch). In physical order a batch covers a few hundred pages,
- * each read once. Descending, because a table written in time order holds a stretch's rows
- * in that order too: its later duplicates then go first, while the rows before them, which
- * the `tieBreaker` lookup re-verifies against, are still there. The sort holds back the
- * first row until the window is done, which costs little: the window's own sort held it
- * back already.
+ * each read once. The sort holds back the first row until the window is done, which costs
+ * little: the window's own sort held it back already.
  *
  * Incremental (`checkpoint` given): only objects with a row in [checkpoint, horizon), each
  * read from its last row before the checkpoint (the anchor, already judged, which gives the
@@ -79,7 +73,7 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
   let behind = 'false';
   let judged = 'true';
   const values: unknown[] = [horizon];
-  if (checkpoint !== undefined && plan.predecessorLookup === 'tieBreaker') {
+  if (checkpoint !== undefined && plan.predecessorLookup === 'history') {
     // No (key, orderBy) index (see src/reconcile/predecessorLookup.ts): reading each touched
     // object through LATERAL would scan the table once per object. One pass over the table
     // instead, keeping the touched objects' whole histories (a hash semi-join), of which
@@ -130,47 +124,24 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
 
   const columns = [...keys.map((k, i) => `t.${k} AS k${i}`), ...orders.map((o, i) => `t.${o} AS o${i}`)];
   const outer = [...keys.map((_, i) => `s.k${i}`), ...orders.map((_, i) => `s.o${i}`)];
-  const chain = beforeChain(plan);
   return {
     text: `
 SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined, s.dup AND s.behind,
-       CASE WHEN s.dup THEN s.toid END, CASE WHEN s.dup THEN s.tid END, CASE WHEN s.dup THEN ${chain.outer} END
+       CASE WHEN s.dup THEN s.toid END, CASE WHEN s.dup THEN s.tid END
   FROM (
   SELECT ${columns.join(', ')},
          (row_number() OVER w > 1 AND ${judged} AND ${sameAsPrevious}) AS dup,
          ${gap} AS gap,
          CASE WHEN (lead(true) OVER w) IS NULL THEN ${examined} END AS examined,
          ${behind} AS behind,
-         t.tableoid AS toid, t.ctid AS tid${chain.inner}
+         t.tableoid AS toid, t.ctid AS tid
     FROM ${from}
   WINDOW w AS (${window})
 ) s
 WHERE s.dup OR s.examined IS NOT NULL
-ORDER BY ${outer.length + 5} DESC, ${outer.length + 6} DESC`,
+ORDER BY ${outer.length + 5}, ${outer.length + 6}`,
     values,
   };
-}
-
-/**
- * The tie-breakers of the CHAIN_LENGTH rows before each row, the nearest first, each NULL
- * unless that row and the current one have equal compare values (the reader cuts the chain
- * at its first NULL: from there on the rows are not of its stretch): `inner`, the window's
- * columns c1..cN; `outer`, the JSON array of text built from them for a duplicate only (the
- * window still evaluates the lags for every row, the JSON costs only where it is sent).
- * Only the `tieBreaker` lookup uses it; NULL otherwise.
- */
-function beforeChain(plan: JobPlan): { inner: string; outer: string } {
-  if (plan.predecessorLookup !== 'tieBreaker') return { inner: '', outer: 'NULL::text' };
-  const tie = ident(plan.tieBreaker.name);
-  const columns = Array.from({ length: CHAIN_LENGTH }, (_, i) => {
-    const k = i + 1;
-    const same = plan.compare
-      .map((c) => `(lag(t.${ident(c.name)}, ${k}) OVER w) IS NOT DISTINCT FROM t.${ident(c.name)}`)
-      .join(' AND ');
-    return `,\n         CASE WHEN ${same} THEN lag(t.${tie}, ${k}) OVER w END AS c${k}`;
-  });
-  const elements = columns.map((_, i) => `s.c${i + 1}::text`);
-  return { inner: columns.join(''), outer: `array_to_json(ARRAY[${elements.join(', ')}])::text` };
 }
 
 /**

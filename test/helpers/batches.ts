@@ -4,7 +4,6 @@ import type { JobPlan } from '../../src/db/plan.js';
 import { attemptBatch, NOTHING_COUNTED } from '../../src/reconcile/batchCommit.js';
 import { Lease } from '../../src/reconcile/lease.js';
 import { streamScan } from '../../src/reconcile/streamScan.js';
-import { stretchBefore } from '../../src/reconcile/stretchChain.js';
 import type { DuplicateRef } from '../../src/sql/batchRows.js';
 import { scanStatement } from '../../src/sql/scan.js';
 
@@ -24,13 +23,12 @@ export async function scanDuplicates(scanner: Connection, plan: JobPlan): Promis
   });
   for await (const rows of streamScan(scanner, statement, { timeZone: undefined, full: true })) {
     for (const row of rows) {
-      if (row[3] !== 't') continue; // key, orderBy (2), dup, gap, examined, behind, table, tid, before
+      if (row[3] !== 't') continue; // key, orderBy (2), dup, gap, examined, behind, table, tid
       found.push({
         key: [row[0] as string],
         orderBy: [row[1], row[2]] as string[],
         table: row[7] as string,
         tid: row[8] as string,
-        before: stretchBefore(row[9]),
       });
     }
   }

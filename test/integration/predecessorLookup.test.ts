@@ -75,14 +75,37 @@ describe.each(['index', 'pk'] as const)(
     it('chooses the lookup the indexes allow', async () => {
       await seed(layout);
       const plan = await planJob(writer, job);
-      expect(plan.predecessorLookup).toBe(layout === 'index' ? 'order' : 'tieBreaker');
+      expect(plan.predecessorLookup).toBe(layout === 'index' ? 'order' : 'history');
     });
 
-    it('the scan finds D1 and D2; by tie-breaker, D2 carries its stretch back to H', async () => {
+    it('the scan finds D1 and D2', async () => {
       const ids = await seed(layout);
       const found = await scanDuplicates(await planJob(writer, job));
       expect(found.map((d) => d.orderBy[1])).toEqual([ids.D1, ids.D2]);
-      expect(found.map((d) => d.before)).toEqual(layout === 'pk' ? [[ids.H], [ids.D1, ids.H]] : [[], []]);
+    });
+
+    // The review of #10: rows moved into a stretch by an UPDATE after the scan (another
+    // object's B row given this key; a B row of the object given a time between the two As).
+    it('a B row moved between D1 and D2 after the scan (its key updated): D2 stays', async () => {
+      await seed(layout);
+      await db.query(`INSERT INTO object_status (object_id, status_id, start_date)
+        VALUES (2, 2, '2024-01-01 00:00:02.5+00')`);
+      const plan = await planJob(writer, job);
+      const [, d2] = (await scanDuplicates(plan)) as [DuplicateRef, DuplicateRef];
+      await db.query(`UPDATE object_status SET object_id = 1 WHERE object_id = 2`);
+      expect(await batch(plan, [d2])).toBe(0);
+      expect((await remaining()).length).toBe(5);
+    });
+
+    it('the B row moved between D1 and D2 after the scan (its time updated): D2 stays', async () => {
+      const ids = await seed(layout);
+      const plan = await planJob(writer, job);
+      const [, d2] = (await scanDuplicates(plan)) as [DuplicateRef, DuplicateRef];
+      await db.query(`UPDATE object_status SET start_date = '2024-01-01 00:00:02.5+00' WHERE id = $1`, [
+        ids.X,
+      ]);
+      expect(await batch(plan, [d2])).toBe(0);
+      expect(await remaining()).toEqual([ids.H, ids.D1, ids.X, ids.D2]);
     });
 
     it('both in one batch: both go', async () => {
