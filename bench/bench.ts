@@ -62,6 +62,9 @@ interface SteadyRow {
   peer: ChildResult;
 }
 
+/** The batchPauseMs of the second full pass under pgbench: what bounding our impact costs and buys. */
+const WRITERS_PAUSE_MS = 200;
+
 /** Writers' throughput (pgbench) on one layout. */
 interface WritersRow {
   layout: Layout;
@@ -71,6 +74,8 @@ interface WritersRow {
   /** The mean of both: what the ratios are taken against. */
   idle: WindowTps;
   full: { tps: WindowTps; result: ChildResult };
+  /** Our full pass again, with the job's batchPauseMs at WRITERS_PAUSE_MS. */
+  paused: { tps: WindowTps; result: ChildResult };
   stream: { tps: WindowTps; result: ChildResult };
   peer: { tps: WindowTps; result: ChildResult };
 }
@@ -547,6 +552,13 @@ class Bench {
       this.ours(job, 'delete', false, true),
       false,
     );
+    await freshCopy(c, layout);
+    const paused = await this.duringPgbench(
+      layout,
+      `writers: ours full pass (delete mode, batchPauseMs ${WRITERS_PAUSE_MS}) while pgbench inserts`,
+      { ...this.ours(`${job}-paused`, 'delete', false, true), batchPauseMs: WRITERS_PAUSE_MS } as ChildSpec,
+      false,
+    );
     const stream = await this.duringPgbench(
       layout,
       `writers: ours incremental passes every 1 s for ${config.writersSeconds} s while pgbench inserts`,
@@ -573,7 +585,7 @@ class Bench {
       tps: both.length > 0 ? both.reduce((a, b) => a + b, 0) / both.length : undefined,
       worst: undefined,
     };
-    this.writers.push({ layout, idleBefore, idleAfter, idle, full, stream, peer });
+    this.writers.push({ layout, idleBefore, idleAfter, idle, full, paused, stream, peer });
   }
 
   /** pgbench alone for BENCH_WRITERS_SECONDS. */
@@ -686,7 +698,9 @@ function writersTable(rows: WritersRow[]): string {
     'layout',
     'idle tps: before / after (mean)',
     'during our full pass: tps (x idle)',
-    'our pass s',
+    'our pass s, its longest write transaction s',
+    `during our full pass, batchPauseMs ${WRITERS_PAUSE_MS}: tps (x idle)`,
+    'that pass s, its longest write transaction s',
     'during our incremental stream: tps (x idle)',
     'passes (failed), slowest s',
     'during peer DELETE: tps (x idle)',
@@ -698,7 +712,9 @@ function writersTable(rows: WritersRow[]): string {
       w.layout,
       `${w.idleBefore.tps?.toFixed(0) ?? '-'} / ${w.idleAfter.tps?.toFixed(0) ?? '-'} (${w.idle.tps?.toFixed(0) ?? '-'})`,
       tps(w.full.tps, w.idle),
-      timeOrFailure(w.full.result),
+      `${timeOrFailure(w.full.result)}, ${fmt(w.full.result.longestBatchSeconds ?? 0)}`,
+      tps(w.paused.tps, w.idle),
+      `${timeOrFailure(w.paused.result)}, ${fmt(w.paused.result.longestBatchSeconds ?? 0)}`,
       tps(w.stream.tps, w.idle),
       `${w.stream.result.statements} (${w.stream.result.failedPasses ?? '?'}), ${fmt(w.stream.result.slowestPassSeconds ?? 0)}`,
       tps(w.peer.tps, w.idle),

@@ -46,6 +46,7 @@ interface Work {
   statements: number;
   slowestPassSeconds?: number;
   failedPasses?: number;
+  longestBatchSeconds?: number;
 }
 
 /** RSS and heap every 50 ms, plus the kernel's high-water mark for what sampling misses. */
@@ -279,7 +280,13 @@ async function reconcilerStream(spec: ReconcilerStreamSpec): Promise<Work> {
   };
 }
 
-function benchJob(name: string, table: string, mode: 'delete' | 'archive', archiveTable: string | undefined) {
+function benchJob(
+  name: string,
+  table: string,
+  mode: 'delete' | 'archive',
+  archiveTable: string | undefined,
+  batchPauseMs = 0,
+) {
   return parseJob(
     {
       name,
@@ -290,13 +297,14 @@ function benchJob(name: string, table: string, mode: 'delete' | 'archive', archi
       mode,
       ...(archiveTable ? { archiveTable } : {}),
       settleSeconds: 0,
+      batchPauseMs,
     },
     'bench',
   );
 }
 
 async function reconciler(spec: ReconcilerSpec): Promise<Work> {
-  const job = benchJob(spec.job, spec.table, spec.mode, spec.archiveTable);
+  const job = benchJob(spec.job, spec.table, spec.mode, spec.archiveTable, spec.batchPauseMs);
   const [result] = await runJobs({ connectionString: spec.url }, [job], {
     dryRun: spec.dryRun,
     full: spec.full,
@@ -311,6 +319,7 @@ async function reconciler(spec: ReconcilerSpec): Promise<Work> {
     duplicatesRemoved: result.duplicatesRemoved,
     snapshotSeconds: result.snapshotSeconds,
     statements: result.batches,
+    longestBatchSeconds: result.longestBatchSeconds,
   };
 }
 

@@ -12,6 +12,8 @@ export interface ReconcilerSpec {
   archiveTable?: string;
   dryRun: boolean;
   full: boolean;
+  /** The job's batchPauseMs (default 0). */
+  batchPauseMs?: number;
 }
 
 /** Incremental real passes, one started every intervalSeconds, until durationSeconds are over. */
@@ -53,6 +55,8 @@ export interface ChildResult {
   /** A reconciler stream: its slowest pass, and passes that failed. */
   slowestPassSeconds?: number;
   failedPasses?: number;
+  /** A reconciler pass: its longest write transaction (one batch attempt), in seconds. */
+  longestBatchSeconds?: number;
   /** Process memory before the work and at its peak (sampled every 50 ms, and the kernel's high-water mark). */
   baselineRssBytes: number;
   peakRssBytes: number;
