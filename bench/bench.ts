@@ -553,6 +553,7 @@ class Bench {
       false,
     );
     await freshCopy(c, layout);
+    await this.settleAfterCopy();
     const paused = await this.duringPgbench(
       layout,
       `writers: ours full pass (delete mode, batchPauseMs ${WRITERS_PAUSE_MS}) while pgbench inserts`,
@@ -573,6 +574,7 @@ class Bench {
       true,
     );
     await freshCopy(c, layout);
+    await this.settleAfterCopy();
     const peer = await this.duringPgbench(
       layout,
       'writers: peer one-statement DELETE while pgbench inserts',
@@ -586,6 +588,15 @@ class Bench {
       worst: undefined,
     };
     this.writers.push({ layout, idleBefore, idleAfter, idle, full, paused, stream, peer });
+  }
+
+  /**
+   * After a fresh copy (and its CHECKPOINT), as long as an idle pgbench run takes, so that a
+   * measurement does not start in the I/O of the copy: the first full pass has the idle run
+   * before it; the others wait as long.
+   */
+  async settleAfterCopy(): Promise<void> {
+    await sleep(this.config.writersSeconds * 1000);
   }
 
   /** pgbench alone for BENCH_WRITERS_SECONDS. */
