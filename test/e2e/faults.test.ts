@@ -4,7 +4,7 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../../demo/embeddedP
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   collapse,
-  createHistoryTable,
+  resetHistoryTable,
   historyRowsSql,
   STANDARD_JOB,
   type HistoryRow,
@@ -38,10 +38,7 @@ afterAll(async () => {
   await db.drop();
 });
 beforeEach(async () => {
-  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-    DROP TABLE IF EXISTS object_status, object_status_shadow, object_status_archive CASCADE;
-    DROP FUNCTION IF EXISTS object_status_copy;`);
-  await createHistoryTable(db);
+  await resetHistoryTable(db);
 });
 
 /** objects x rowsPerObject rows, statuses in stretches of 5: 80% duplicates. */

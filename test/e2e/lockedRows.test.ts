@@ -13,7 +13,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
+import { resetHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
 import {
   expectBlockedRecorded,
   expectCollapsedKeeping,
@@ -39,10 +39,7 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(async () => {
-  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-    DROP TABLE IF EXISTS object_status, object_status_shadow, object_status_archive CASCADE;
-    DROP FUNCTION IF EXISTS object_status_copy;`);
-  await createHistoryTable(db);
+  await resetHistoryTable(db);
   await seedStretches(db, 20, 20); // 320 duplicates
 });
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { logLines, writeJobFile, type CliResult, type RunningCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
+import { resetHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
 import { pgbouncerTool, startPgBouncer, startReconciler, type PgBouncer } from '../helpers/pgbouncer.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -33,10 +33,7 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(async () => {
-  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-    DROP TABLE IF EXISTS object_status, object_status_shadow, object_status_archive CASCADE;
-    DROP FUNCTION IF EXISTS object_status_copy;`);
-  await createHistoryTable(db);
+  await resetHistoryTable(db);
 });
 /** What a test left running when it failed: CLI processes, lock holders, open clients. */
 const leftovers: (() => Promise<unknown>)[] = [];

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { logLines, runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
+import { resetHistoryTable, expectCollapsedShadow, STANDARD_JOB } from '../helpers/history.js';
 import {
   expectBlockedRecorded,
   expectCollapsedKeeping,
@@ -34,10 +34,7 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(async () => {
-  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-    DROP TABLE IF EXISTS status_note, status_ack, object_status, object_status_shadow, object_status_archive CASCADE;
-    DROP FUNCTION IF EXISTS object_status_copy;`);
-  await createHistoryTable(db);
+  await resetHistoryTable(db, ['status_note', 'status_ack']);
   await seedStretches(db, 20, 20); // 320 duplicates
 });
 

@@ -57,6 +57,19 @@ export async function createHistoryTable(db: TestDatabase, table = 'public.objec
   `);
 }
 
+/**
+ * The standard history table afresh (createHistoryTable), and no reconciler schema: drops what
+ * an earlier test left, the table with its shadow, archive and trigger function, and
+ * `alsoDrop`, tables of the test's own (those that reference the history, say).
+ */
+export async function resetHistoryTable(db: TestDatabase, alsoDrop: readonly string[] = []): Promise<void> {
+  const tables = [...alsoDrop, 'object_status', 'object_status_shadow', 'object_status_archive'];
+  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
+    DROP TABLE IF EXISTS ${tables.join(', ')} CASCADE;
+    DROP FUNCTION IF EXISTS object_status_copy;`);
+  await createHistoryTable(db);
+}
+
 export interface HistoryRow {
   /** The unique tie-breaker, as decimal text. */
   id: string;

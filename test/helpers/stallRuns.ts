@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { logLines, type CliResult } from './cli.js';
-import { createHistoryTable, STANDARD_JOB } from './history.js';
+import { resetHistoryTable, STANDARD_JOB } from './history.js';
 
 /*
  * What the end-to-end tests of timeouts and stalls share (test/e2e/timeouts.test.ts,
@@ -38,12 +38,7 @@ export async function historyDatabase(prefix: string): Promise<HistoryDatabase> 
   return {
     db,
     count,
-    async reset() {
-      await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-        DROP TABLE IF EXISTS object_status, object_status_shadow, object_status_archive CASCADE;
-        DROP FUNCTION IF EXISTS object_status_copy;`);
-      await createHistoryTable(db);
-    },
+    reset: () => resetHistoryTable(db),
     async seed(objects, rowsPerObject) {
       await db.query(
         `INSERT INTO object_status (object_id, status_id, start_date)

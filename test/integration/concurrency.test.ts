@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJobs } from '../../src/reconcile/runJobs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import {
-  createHistoryTable,
+  resetHistoryTable,
   makeJob,
   runOnce,
   silentLogger,
@@ -86,10 +86,7 @@ describe('racing writers while the reconciler runs again and again', () => {
   ] as const;
   for (const [mode, layout] of cases) {
     it(`loses no transition and leaves no duplicate (${mode} mode, ${layout} layout)`, async () => {
-      await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-        DROP TABLE IF EXISTS object_status, object_status_shadow, object_status_archive CASCADE;
-        DROP FUNCTION IF EXISTS object_status_copy;`);
-      await createHistoryTable(db);
+      await resetHistoryTable(db);
       if (layout === 'pk') await db.query(`DROP INDEX object_status_object_id_start_date_id_idx`);
       const job = makeJob({
         settleSeconds: 0,

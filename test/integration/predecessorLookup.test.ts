@@ -7,7 +7,7 @@ import type { DuplicateRef } from '../../src/sql/batchRows.js';
 import { connect, type Connection } from '../../src/db/connect.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { BatchRunner, scanDuplicates as scanAll } from '../helpers/batches.js';
-import { createHistoryTable, makeJob } from '../helpers/history.js';
+import { resetHistoryTable, makeJob } from '../helpers/history.js';
 
 /*
  * The re-verification of a batch against what changed since the scan, for both ways of
@@ -31,9 +31,7 @@ afterAll(async () => {
   await db.drop();
 });
 beforeEach(async () => {
-  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-    DROP TABLE IF EXISTS object_status, object_status_shadow CASCADE;
-    DROP FUNCTION IF EXISTS object_status_copy;`);
+  await resetHistoryTable(db);
   scanner = await connect(db.config, 'test-scan');
   writer = await db.connect();
   await migrate(writer);
@@ -45,7 +43,6 @@ afterEach(async () => {
 });
 
 async function seed(layout: 'index' | 'pk'): Promise<Record<'H' | 'D1' | 'D2' | 'X', string>> {
-  await createHistoryTable(db);
   if (layout === 'pk') await db.query(`DROP INDEX object_status_object_id_start_date_id_idx`);
   const rows = await db.query<{ id: string }>(
     `INSERT INTO object_status (object_id, status_id, start_date) VALUES

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import {
-  createHistoryTable,
-  expectCollapsedShadow,
-  holdLease,
-  makeJob,
-  runOnce,
-} from '../helpers/history.js';
+import { resetHistoryTable, expectCollapsedShadow, holdLease, makeJob, runOnce } from '../helpers/history.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -16,10 +10,7 @@ afterAll(async () => {
   await db.drop();
 });
 beforeEach(async () => {
-  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-    DROP TABLE IF EXISTS public.object_status, public.object_status_shadow, public.object_status_archive CASCADE;
-    DROP FUNCTION IF EXISTS public.object_status_copy;`);
-  await createHistoryTable(db);
+  await resetHistoryTable(db);
 });
 
 /** Inserts (object, status, seconds after a fixed origin) rows in the given order. */

@@ -6,7 +6,7 @@ import { migrate } from '../../src/reconcile/migrate.js';
 import { planJob } from '../../src/reconcile/planJob.js';
 import { BatchRunner, scanDuplicates } from '../helpers/batches.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createHistoryTable, makeJob, runOnce } from '../helpers/history.js';
+import { resetHistoryTable, makeJob, runOnce } from '../helpers/history.js';
 import { createLoginRole, type LoginRole } from '../helpers/loginRole.js';
 
 /*
@@ -32,10 +32,7 @@ afterAll(async () => {
   await role.drop();
 });
 beforeEach(async () => {
-  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
-    DROP TABLE IF EXISTS object_status, object_status_shadow, object_status_archive CASCADE;
-    DROP FUNCTION IF EXISTS object_status_copy;`);
-  await createHistoryTable(db);
+  await resetHistoryTable(db);
 });
 afterEach(async () => {
   await scanner?.close();
