@@ -116,9 +116,9 @@ export class BatchRemover {
     } while (current !== this.inFlight);
   }
 
-  /** The batch in flight, settled; rejects with its error. */
+  /** The batch in flight (and a renewal queued after it), settled; rejects with its error. */
   settle(): Promise<void> {
-    return this.inFlight;
+    return this.idle();
   }
 
   /** The earliest of `times` and of the left-out rows beyond those kept in memory. */

@@ -4,11 +4,12 @@ import type { DuplicateRef } from './batchRows.js';
 import type { Statement } from './types.js';
 
 /*
- * The locks a batch takes before it removes anything, each in a statement of its own: its
- * tables, then its duplicates, without waiting for one (SKIP LOCKED), so that a duplicate an
- * application holds locked is passed over at once instead of failing the batch at
- * lock_timeout. (Predecessors are locked by the removal itself, and waited for: see
- * src/sql/collapse.ts.)
+ * The locks a batch takes before it removes anything: its tables, then its duplicates,
+ * without waiting for one (SKIP LOCKED), so that a duplicate an application holds locked is
+ * passed over at once instead of failing the batch at lock_timeout. The duplicates' locks
+ * are a statement of their own when foreign keys reference the table, else the first step
+ * of the removing statement (src/sql/collapse.ts). (Predecessors are locked by the removal
+ * itself, and waited for.)
  */
 
 /**

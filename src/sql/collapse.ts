@@ -85,7 +85,17 @@ function referencedBy(ref: Reference): string {
 }
 
 /**
- * Removes (or archives) the rows of one batch that it holds locked (src/sql/batchLocks.ts),
+ * What the removing statement starts from: the rows the batch locked in a statement before
+ * it (`locked`), or the duplicates as the scan found them, locked by the statement itself
+ * (`lockHere`): one statement fewer, and one read of each row fewer, for a table no
+ * foreign key references. With references the locks must come first, in a statement of
+ * their own, so that this one's snapshot sees every referencing row committed before them.
+ */
+export type CollapseSource =
+  { kind: 'locked'; rows: readonly LockedRow[] } | { kind: 'lockHere'; batch: readonly DuplicateRef[] };
+
+/**
+ * Removes (or archives) the rows of one batch, locked (src/sql/batchLocks.ts; CollapseSource),
  * re-verifying each in the same statement: a row goes only if its CURRENT predecessor (by
  * orderBy, same key) still has equal compare values. The scan judged it from a snapshot; a
  * row that landed in between since then (or a predecessor someone else removed) is seen
@@ -109,16 +119,6 @@ function referencedBy(ref: Reference): string {
  * is never in both tables nor in neither, whatever fails. Its archive copy records when, and
  * the last orderBy value (the unique id) of the row it repeated.
  */
-/**
- * What the removing statement starts from: the rows the batch locked in a statement before
- * it (`locked`), or the duplicates as the scan found them, locked by the statement itself
- * (`lockHere`): one statement fewer, and one read of each row fewer, for a table no
- * foreign key references. With references the locks must come first, in a statement of
- * their own, so that this one's snapshot sees every referencing row committed before them.
- */
-export type CollapseSource =
-  { kind: 'locked'; rows: readonly LockedRow[] } | { kind: 'lockHere'; batch: readonly DuplicateRef[] };
-
 export function collapseStatement(
   plan: JobPlan,
   source: CollapseSource,
@@ -129,7 +129,8 @@ export function collapseStatement(
   }
   const t = qualified(plan.job.table);
   const last = ident(plan.tieBreaker.name);
-  let lockFirst = '';
+  // The CTEs before `doomed`: the statement's own locks, the objects' histories.
+  let ctes = '';
   let from: string;
   let where = '';
   let values: unknown[];
@@ -145,14 +146,14 @@ export function collapseStatement(
   } else {
     // The locked rows themselves stand for `t`: they carry the columns read below.
     const lock = lockedTargetsRelation(plan, source.batch);
-    lockFirst = `locked AS MATERIALIZED (\n${lock.text}\n), `;
+    ctes = `locked AS MATERIALIZED (\n${lock.text}\n), `;
     from = 'locked t';
     rows = 'locked t';
     row = { ord: 't.ord', table: 't.toid', tid: 't.tid' };
     values = lock.values;
   }
   if (plan.predecessorLookup === 'history') {
-    lockFirst += historyCte(plan, rows);
+    ctes += historyCte(plan, rows);
     from += ` JOIN history h ON h.htoid = ${row.table} AND h.htid = ${row.tid}`;
   }
   const predecessorCompare = plan.compare.map((c, i) => `p.${ident(c.name)} AS pc${i}`);
@@ -181,7 +182,7 @@ export function collapseStatement(
       : `ARRAY[${references.map((_, i) => `(SELECT count(*) FROM doomed d WHERE d.r${i})::int4`).join(', ')}]`;
   return {
     text: `
-WITH ${lockFirst}doomed AS MATERIALIZED (
+WITH ${ctes}doomed AS MATERIALIZED (
   SELECT ${row.ord} AS ord, ${row.table} AS doomed_table, ${row.tid} AS doomed_tid, p.repeated AS doomed_repeated${flags}
     FROM ${from}
     CROSS JOIN LATERAL ${predecessor}
