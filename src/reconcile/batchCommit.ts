@@ -10,7 +10,8 @@ import {
   tableStateStatement,
 } from '../sql/batchLocks.js';
 import type { DuplicateRef, LockedRow } from '../sql/batchRows.js';
-import { collapseStatement, type CollapseRow } from '../sql/collapse.js';
+import { collapseStatement, type CollapseRow, type Stretches } from '../sql/collapse.js';
+import { stretchRangesStatement, type TimeRange } from '../sql/stretch.js';
 import { emptyGapCounts } from '../sql/gapBuckets.js';
 import { addTotalsStatement } from '../sql/totals.js';
 import type { BisectExhaustedError } from './bisect.js';
@@ -144,6 +145,20 @@ function places<T>(all: readonly T[], ords: Iterable<number>): T[] {
 }
 
 /**
+ * `history` lookup: the time ranges the batch reads its objects' rows in (src/sql/stretch.ts),
+ * computed by the server from the duplicates' stretches; undefined for the `order` lookup.
+ */
+async function readStretches(
+  c: pg.ClientBase,
+  plan: JobPlan,
+  duplicates: readonly DuplicateRef[],
+): Promise<Stretches | undefined> {
+  if (plan.predecessorLookup !== 'history') return undefined;
+  const { rows } = await c.query<TimeRange>(stretchRangesStatement(plan, duplicates));
+  return { ranges: rows, batch: duplicates };
+}
+
+/**
  * One attempt at a batch, in one short transaction (lock_timeout and statement_timeout
  * set), statement by statement:
  * 1. renew the lease (first: a runner that lost it commits nothing);
@@ -179,12 +194,13 @@ export async function attemptBatch(
     if (problems.length > 0) throw unreadableReferenceError(plan, problems);
     await expectTableAsPlanned(c, plan);
 
+    const stretches = await readStretches(c, plan, duplicates);
     let result: CollapseRow;
     let busy: number[];
     if (references.length === 0) {
       // One statement locks, re-verifies and removes (src/sql/collapse.ts, CollapseSource).
       const { rows } = await c.query<CollapseRow>(
-        collapseStatement(plan, { kind: 'lockHere', batch: duplicates }, references),
+        collapseStatement(plan, { kind: 'lockHere', batch: duplicates }, references, stretches),
       );
       result = rows[0] as CollapseRow;
       busy = await lockedByOthers(c, plan, duplicates, result.locked ?? []);
@@ -199,7 +215,7 @@ export async function attemptBatch(
       result = { removed: 0, referenced: [], byReference: references.map(() => 0), locked: null };
       if (held.length > 0) {
         const { rows } = await c.query<CollapseRow>(
-          collapseStatement(plan, { kind: 'locked', rows: held }, references),
+          collapseStatement(plan, { kind: 'locked', rows: held }, references, stretches),
         );
         result = rows[0] as CollapseRow;
       }

@@ -49,17 +49,12 @@ export async function removeDuplicates(
     settle: 'a batch',
     renewLeaseIfDue: 'the lease',
   });
-  // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind, table, tid.
+  // Output columns of the scan: key..., orderBy..., dup, gap, examined, behind, table, tid, stretchFrom.
   const keys = plan.key.length;
   const orders = plan.orderBy.length;
-  const [dup, gap, examined, behind, table, tid] = [0, 1, 2, 3, 4, 5].map((i) => keys + orders + i) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [dup, gap, examined, behind, table, tid, stretchFrom] = [0, 1, 2, 3, 4, 5, 6].map(
+    (i) => keys + orders + i,
+  ) as [number, number, number, number, number, number, number];
 
   const opened = performance.now();
   // The scan's first read waits for its whole sort (minutes on a large table): the lease is
@@ -84,6 +79,7 @@ export async function removeDuplicates(
             orderBy,
             table: row[table] as string,
             tid: row[tid] as string,
+            stretchFrom: row[stretchFrom] as string | null,
           });
         }
         const n = row[examined];

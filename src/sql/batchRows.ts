@@ -15,6 +15,12 @@ export interface DuplicateRef {
   /** Its partition (oid) and ctid in the scan's snapshot: the batch locks it by them. */
   table: string;
   tid: string;
+  /**
+   * `history` lookup: the time (first orderBy column, as text) of the first row of its run of
+   * equal rows in the scan, from which its batch re-reads its object (src/sql/stretch.ts).
+   * Absent or null: from the beginning of time (the object's whole history).
+   */
+  stretchFrom?: string | null;
 }
 
 /** A row the batch holds locked FOR UPDATE: its place in the batch, its partition and its ctid. */

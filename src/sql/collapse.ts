@@ -1,11 +1,13 @@
 import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { lockedTargetsRelation } from './batchLocks.js';
+import { historyCtes, type Stretches } from './historyCollapse.js';
 import { lockedRowsFrom, lockedRowsValues, type DuplicateRef, type LockedRow } from './batchRows.js';
 import type { Reference } from './references.js';
 import type { Statement } from './types.js';
 
 export type { DuplicateRef } from './batchRows.js';
+export type { Stretches } from './historyCollapse.js';
 
 export interface CollapseRow {
   /** Rows removed (deleted, or moved into the archive). */
@@ -25,9 +27,9 @@ export interface CollapseRow {
  * the one before.
  *
  * `order`: read through the (key, orderBy) index. `history`: the row the statement's window
- * over the object's history (`h`, historyCte) puts before `t`, fetched by its ctid; should it
- * have changed since the statement began (updated, deleted, moved), locking it finds the new
- * version, whose ctid or values no longer match, and `t` is kept.
+ * over the object's stretches (src/sql/historyCollapse.ts) puts before `t`, fetched by its
+ * ctid; should it have changed since the statement began (updated, deleted, moved), locking
+ * it finds the new version, whose ctid or values no longer match, and `t` is kept.
  */
 function predecessorSubquery(plan: JobPlan, columns: string): string {
   const t = qualified(plan.job.table);
@@ -41,7 +43,7 @@ function predecessorSubquery(plan: JobPlan, columns: string): string {
   if (plan.predecessorLookup === 'history') {
     return `(
       SELECT ${columns} FROM ${t} p
-       WHERE p.tableoid = h.ptoid AND p.ctid = h.ptid AND ${before}
+       WHERE p.tableoid = t.ptoid AND p.ctid = t.ptid AND ${before}
        FOR SHARE OF p
     ) p`;
   }
@@ -55,32 +57,15 @@ function predecessorSubquery(plan: JobPlan, columns: string): string {
 }
 
 /**
- * `history` lookup (src/reconcile/predecessorLookup.ts): the whole histories of the batch's
- * objects (`rows`, the batch's rows as `t`), in one pass over the table, with each row's
- * predecessor by a window: partition and ctid of the row, of the one before.
- */
-function historyCte(plan: JobPlan, rows: string): string {
-  const keys = plan.key.map((c) => ident(c.name));
-  const orders = plan.orderBy.map((c) => ident(c.name));
-  return `history AS MATERIALIZED (
-  SELECT h.tableoid AS htoid, h.ctid AS htid, lag(h.tableoid) OVER w AS ptoid, lag(h.ctid) OVER w AS ptid
-    FROM ${qualified(plan.job.table)} h
-   WHERE (${keys.map((k) => `h.${k}`).join(', ')}) IN (SELECT ${keys.map((k) => `t.${k}`).join(', ')} FROM ${rows})
-     AND ${orders.map((o) => `h.${o} IS NOT NULL`).join(' AND ')}
-  WINDOW w AS (PARTITION BY ${keys.map((k) => `h.${k}`).join(', ')} ORDER BY ${orders.map((o) => `h.${o}`).join(', ')})
-), `;
-}
-
-/**
  * Whether some row references `t` through `ref`, with the equality operators of the
  * constraint itself. A self-reference does not count the row itself (a row that references
  * only itself goes, and with it its only reference).
  */
-function referencedBy(ref: Reference): string {
+function referencedBy(ref: Reference, row: { table: string; tid: string }): string {
   const pairs = ref.parentColumns.map(
     (column, i) => `t.${ident(column)} ${ref.operators[i]} c.${ident(ref.childColumns[i] as string)}`,
   );
-  if (ref.selfReference) pairs.push('NOT (c.tableoid = t.tableoid AND c.ctid = t.ctid)');
+  if (ref.selfReference) pairs.push(`NOT (c.tableoid = ${row.table} AND c.ctid = ${row.tid})`);
   return `EXISTS (SELECT 1 FROM ${qualified(ref.child)} c WHERE ${pairs.join(' AND ')})`;
 }
 
@@ -123,6 +108,7 @@ export function collapseStatement(
   plan: JobPlan,
   source: CollapseSource,
   references: readonly Reference[],
+  stretches?: Stretches,
 ): Statement {
   if (source.kind === 'lockHere' && references.length > 0) {
     throw new Error('a batch of a referenced table locks its rows before it removes them');
@@ -136,31 +122,34 @@ export function collapseStatement(
   let values: unknown[];
   // Each row to remove: its place in the batch, its partition and ctid.
   let row = { ord: 'g.ord', table: 't.tableoid', tid: 't.ctid' };
-  let rows: string;
-  if (source.kind === 'locked') {
+  // lockHere: the places of the rows not passed over as locked by someone else.
+  let handled = 'ARRAY(SELECT g.ord FROM locked g)';
+  if (plan.predecessorLookup === 'history') {
+    if (stretches === undefined) throw new Error('a batch of the history lookup reads its stretches');
+    const history = historyCtes(plan, stretches, source.kind === 'locked' ? source.rows : undefined);
+    ctes = history.ctes;
+    from = 'locked t';
+    values = history.values;
+    handled = history.handled;
+    row = { ord: 't.ord', table: 't.toid', tid: 't.tid' };
+  } else if (source.kind === 'locked') {
     const locked = lockedRowsFrom(plan);
     from = locked.from;
     where = `${locked.where} AND `;
-    rows = `${locked.from} WHERE ${locked.where}`;
     values = lockedRowsValues(source.rows);
   } else {
     // The locked rows themselves stand for `t`: they carry the columns read below.
     const lock = lockedTargetsRelation(plan, source.batch);
     ctes = `locked AS MATERIALIZED (\n${lock.text}\n), `;
     from = 'locked t';
-    rows = 'locked t';
     row = { ord: 't.ord', table: 't.toid', tid: 't.tid' };
     values = lock.values;
-  }
-  if (plan.predecessorLookup === 'history') {
-    ctes += historyCte(plan, rows);
-    from += ` JOIN history h ON h.htoid = ${row.table} AND h.htid = ${row.tid}`;
   }
   const predecessorCompare = plan.compare.map((c, i) => `p.${ident(c.name)} AS pc${i}`);
   const sameCompare = plan.compare
     .map((c, i) => `p.pc${i} IS NOT DISTINCT FROM t.${ident(c.name)}`)
     .join(' AND ');
-  const flags = references.map((ref, i) => `,\n         ${referencedBy(ref)} AS r${i}`).join('');
+  const flags = references.map((ref, i) => `,\n         ${referencedBy(ref, row)} AS r${i}`).join('');
   const anyFlag = references.length === 0 ? 'false' : references.map((_, i) => `d.r${i}`).join(' OR ');
   const predecessor = predecessorSubquery(plan, `${predecessorCompare.join(', ')}, p.${last} AS repeated`);
 
@@ -198,7 +187,7 @@ WITH ${ctes}doomed AS MATERIALIZED (
 SELECT (SELECT count(*) FROM gone)::int4 AS removed,
        ARRAY(SELECT d.ord FROM doomed d WHERE ${anyFlag} ORDER BY d.ord) AS referenced,
        ${byReference} AS "byReference",
-       ${source.kind === 'lockHere' ? 'ARRAY(SELECT g.ord FROM locked g)' : 'NULL::int4[]'} AS locked`,
+       ${source.kind === 'lockHere' ? handled : 'NULL::int4[]'} AS locked`,
     values,
   };
 }

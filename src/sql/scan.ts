@@ -23,10 +23,11 @@ export interface ScanWindow {
  * - the last row of each object, carrying how many rows the object had in the judged window
  *   (rows examined), so examined counts need no second scan and no whole-table count.
  *
- * Output columns, in order: key..., orderBy..., dup, gap, examined, behind, table, tid.
- * The gap is NULL when either time is infinite (a '-infinity' first status): it has no
- * length. For a duplicate, `table` and `tid` are its partition and ctid (a batch locks it by
- * them: no index probe); NULL for other rows.
+ * Output columns, in order: key..., orderBy..., dup, gap, examined, behind, table, tid,
+ * stretchFrom. The gap is NULL when either time is infinite (a '-infinity' first status): it
+ * has no length. For a duplicate, `table` and `tid` are its partition and ctid (a batch locks
+ * it by them: no index probe), and `stretchFrom` (`history` lookup only) the time of the
+ * first row of its run of equal rows (src/sql/stretch.ts); NULL for other rows.
  *
  * Duplicates come out in physical order (partition, ctid), the rest after them: the window
  * needs the rows in (key, orderBy) order, but a batch of duplicates taken in that order on
@@ -60,12 +61,15 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
   const sameAsPrevious = plan.compare
     .map((c) => `(lag(t.${ident(c.name)}) OVER w) IS NOT DISTINCT FROM t.${ident(c.name)}`)
     .join(' AND ');
+  // The gap, in seconds, between the outer query's duplicate (s) and the row before it: only
+  // for the rows the scan sends, not for every row the window passes (at 1M rows, most of the
+  // window's own cost was such per-row expressions).
   const difference =
     time === 'date'
       ? // date - date is an integer of days: times 86400 in integers overflows past 68 years
-        `(t.${first} - lag(t.${first}) OVER w)::float8 * 86400`
-      : `extract(epoch FROM t.${first} - lag(t.${first}) OVER w)::float8`;
-  const gap = `CASE WHEN isfinite(t.${first}) AND isfinite(lag(t.${first}) OVER w) THEN ${difference} END`;
+        `(s.o0 - s.previous_time)::float8 * 86400`
+      : `extract(epoch FROM s.o0 - s.previous_time)::float8`;
+  const gap = `CASE WHEN s.dup AND isfinite(s.o0) AND isfinite(s.previous_time) THEN ${difference} END`;
   const notNull = [...keys, ...orders].map((c) => `t.${c} IS NOT NULL`).join(' AND ');
 
   let from: string;
@@ -124,19 +128,29 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
 
   const columns = [...keys.map((k, i) => `t.${k} AS k${i}`), ...orders.map((o, i) => `t.${o} AS o${i}`)];
   const outer = [...keys.map((_, i) => `s.k${i}`), ...orders.map((_, i) => `s.o${i}`)];
+  // `history` lookup only (src/sql/stretch.ts): the time of the first row of each duplicate's
+  // run of equal rows, the row it repeats as the history will keep it. A second window over
+  // the first's output, in the same order: no second sort.
+  const stretchFrom =
+    plan.predecessorLookup === 'history'
+      ? `max(CASE WHEN NOT r.dup THEN r.o0 END) OVER (PARTITION BY ${keys.map((_, i) => `r.k${i}`).join(', ')}
+             ORDER BY ${orders.map((_, i) => `r.o${i}`).join(', ')} ROWS UNBOUNDED PRECEDING)`
+      : `NULL::${plan.time.type}`;
   return {
     text: `
-SELECT ${outer.join(', ')}, s.dup, s.gap, s.examined, s.dup AND s.behind,
-       CASE WHEN s.dup THEN s.toid END, CASE WHEN s.dup THEN s.tid END
+SELECT ${outer.join(', ')}, s.dup, ${gap}, s.examined, s.dup AND s.behind,
+       CASE WHEN s.dup THEN s.toid END, CASE WHEN s.dup THEN s.tid END, CASE WHEN s.dup THEN s.stretch_from::text END
   FROM (
+  SELECT r.*, ${stretchFrom} AS stretch_from FROM (
   SELECT ${columns.join(', ')},
          (row_number() OVER w > 1 AND ${judged} AND ${sameAsPrevious}) AS dup,
-         ${gap} AS gap,
+         lag(t.${first}) OVER w AS previous_time,
          CASE WHEN (lead(true) OVER w) IS NULL THEN ${examined} END AS examined,
          ${behind} AS behind,
          t.tableoid AS toid, t.ctid AS tid
     FROM ${from}
   WINDOW w AS (${window})
+) r
 ) s
 WHERE s.dup OR s.examined IS NOT NULL
 ORDER BY ${outer.length + 5}, ${outer.length + 6}`,

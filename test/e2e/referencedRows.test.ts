@@ -66,6 +66,15 @@ const notes = async (): Promise<string[]> =>
     )
   ).map((r) => r.n);
 
+/** The summary of a pass over the seeded stretches with noteRows' three referenced duplicates. */
+const THREE_NOTES_KEPT = {
+  outcome: 'success',
+  duplicatesFound: 320,
+  duplicatesRemoved: 317,
+  referencedKept: 3,
+  lockedSkipped: 0,
+};
+
 describe('a foreign key references the history table', () => {
   it('ON DELETE CASCADE, archive mode: no child row is deleted; referenced duplicates are kept and reported', async () => {
     const referenced = await noteRows('ON DELETE CASCADE');
@@ -76,13 +85,7 @@ describe('a foreign key references the history table', () => {
     const run = await runCli(['run', '--jobs', path], env());
     expectExit(run, 0);
     expect(await notes()).toEqual(before); // every note, still referencing a row that exists
-    expect(summaryOf(run)).toMatchObject({
-      outcome: 'success',
-      duplicatesFound: 320,
-      duplicatesRemoved: 317,
-      referencedKept: 3,
-      lockedSkipped: 0,
-    });
+    expect(summaryOf(run)).toMatchObject(THREE_NOTES_KEPT);
     await expectCollapsedKeeping(db, referenced, { archive: ARCHIVE });
     await expectBlockedRecorded(db, { referencedKept: 3, lockedSkipped: 0 });
     const [warning] = warningsWith(run, 'referencedKept');
@@ -293,5 +296,26 @@ describe('a DEFERRABLE foreign key references the history table', () => {
     expectExit(check, 0);
     expect(check.stdout).toContain('"status_ack_status_ref_fkey" on public.status_ack');
     expect(check.stdout).not.toContain('DEFERRABLE');
+  });
+});
+
+// The `history` lookup (no (key, orderBy) index) removes through src/sql/historyCollapse.ts,
+// its own statement: the same guarantees, with the rows locked by the batch's first statement.
+describe('a foreign key references a table with only its primary key', () => {
+  it('ON DELETE CASCADE, archive mode, small batches: referenced duplicates kept, the rest archived', async () => {
+    await db.query(`DROP INDEX object_status_object_id_start_date_id_idx`);
+    const referenced = await noteRows('ON DELETE CASCADE');
+    const before = await notes();
+    const path = files.write({ ...STANDARD_JOB, mode: 'archive', archiveTable: ARCHIVE, batchSize: 7 });
+
+    const run = await runCli(['run', '--jobs', path], env());
+    expectExit(run, 0);
+    expect(await notes()).toEqual(before);
+    expect(summaryOf(run)).toMatchObject(THREE_NOTES_KEPT);
+    await expectCollapsedKeeping(db, referenced, { archive: ARCHIVE });
+    await db.query(`DELETE FROM status_note WHERE note = 'duplicate'`);
+    const full = await runCli(['run', '--jobs', path, '--full'], env());
+    expect(summaryOf(full)).toMatchObject({ scope: 'full', duplicatesRemoved: 3, referencedKept: 0 });
+    await expectCollapsedShadow(db, 'object_status', 'object_status_archive');
   });
 });

@@ -23,12 +23,13 @@ export async function scanDuplicates(scanner: Connection, plan: JobPlan): Promis
   });
   for await (const rows of streamScan(scanner, statement, { timeZone: undefined, full: true })) {
     for (const row of rows) {
-      if (row[3] !== 't') continue; // key, orderBy (2), dup, gap, examined, behind, table, tid
+      if (row[3] !== 't') continue; // key, orderBy (2), dup, gap, examined, behind, table, tid, stretchFrom
       found.push({
         key: [row[0] as string],
         orderBy: [row[1], row[2]] as string[],
         table: row[7] as string,
         tid: row[8] as string,
+        stretchFrom: row[9] as string | null,
       });
     }
   }

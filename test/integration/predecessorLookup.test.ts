@@ -42,8 +42,13 @@ afterEach(async () => {
   await writer.end();
 });
 
-async function seed(layout: 'index' | 'pk'): Promise<Record<'H' | 'D1' | 'D2' | 'X', string>> {
-  if (layout === 'pk') await db.query(`DROP INDEX object_status_object_id_start_date_id_idx`);
+type Layout = 'index' | 'pk' | 'pkbrin';
+
+async function seed(layout: Layout): Promise<Record<'H' | 'D1' | 'D2' | 'X', string>> {
+  if (layout !== 'index') await db.query(`DROP INDEX object_status_object_id_start_date_id_idx`);
+  // A BRIN on the time column: batches read their stretches through it (src/sql/stretch.ts).
+  if (layout === 'pkbrin')
+    await db.query(`CREATE INDEX object_status_start_date_brin ON object_status USING brin (start_date)`);
   const rows = await db.query<{ id: string }>(
     `INSERT INTO object_status (object_id, status_id, start_date) VALUES
        (1, 1, '2024-01-01 00:00:01+00'), (1, 1, '2024-01-01 00:00:02+00'),
@@ -64,7 +69,7 @@ const remaining = async (): Promise<string[]> =>
     (r) => r.id,
   );
 
-describe.each(['index', 'pk'] as const)(
+describe.each(['index', 'pk', 'pkbrin'] as const)(
   're-verification against the current predecessor (%s layout)',
   (layout) => {
     const job = makeJob({ mode: 'delete', settleSeconds: 0 });
@@ -137,6 +142,49 @@ describe.each(['index', 'pk'] as const)(
       await db.query(`DELETE FROM object_status WHERE id = ANY ($1::bigint[])`, [[ids.H, ids.D1]]);
       expect(await batch(plan, [d2])).toBe(0);
       expect(await remaining()).toEqual([ids.D2, ids.X]);
+    });
+
+    // src/sql/stretch.ts: a batch reads only its duplicates' stretches. Object 1 also has,
+    // months before H, P(A) P2(A) (P2 a duplicate of P) and Z(B): the batch [P2, D2] reads
+    // [P, P2] and [H, D2], not Z. Once H and D1 are gone, the row before D2 in what the batch
+    // read is P2, equal to it, while D2's real predecessor is Z: a transition that must stay.
+    it('H and D1 deleted after the scan, an unread B row before them: D2 stays, P2 goes', async () => {
+      const ids = await seed(layout);
+      const early = await db.query<{ id: string }>(
+        `INSERT INTO object_status (object_id, status_id, start_date) VALUES
+           (1, 1, '2023-06-01 00:00:00+00'), (1, 1, '2023-06-01 00:00:01+00'), (1, 2, '2023-12-01 00:00:00+00')
+         RETURNING id::text`,
+      );
+      const [P, P2, Z] = early.map((r) => r.id) as [string, string, string];
+      const plan = await planJob(writer, job);
+      const found = await scanDuplicates(plan);
+      // (by id: P2 was inserted last)
+      expect(found.map((d) => d.orderBy[1])).toEqual([ids.D1, ids.D2, P2]);
+      const [, d2, p2] = found as [DuplicateRef, DuplicateRef, DuplicateRef];
+      await db.query(`DELETE FROM object_status WHERE id = ANY ($1::bigint[])`, [[ids.H, ids.D1]]);
+      expect(await batch(plan, [p2, d2])).toBe(1);
+      expect(await remaining()).toEqual([P, Z, ids.D2, ids.X]);
+    });
+
+    // More stretches than a batch reads ranges (MAX_STRETCH_RANGES): the nearest are joined.
+    it('duplicates of 40 objects a day apart in one batch: every one goes, nothing else', async () => {
+      await seed(layout);
+      await db.query(
+        `INSERT INTO object_status (object_id, status_id, start_date)
+         SELECT 100 + g, s, '2023-01-01 00:00:00+00'::timestamptz + g * interval '1 day' + s * interval '1 second'
+           FROM generate_series(1, 40) g, (VALUES (1), (1), (2)) v(s)`,
+      );
+      const before = (await remaining()).length;
+      const plan = await planJob(writer, job);
+      const found = await scanDuplicates(plan);
+      expect(found).toHaveLength(42);
+      expect(await batch(plan, found)).toBe(42);
+      expect((await remaining()).length).toBe(before - 42);
+      const left = await db.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM (SELECT status_id, lag(status_id) OVER w AS p FROM object_status
+           WINDOW w AS (PARTITION BY object_id ORDER BY start_date, id)) x WHERE p = status_id`,
+      );
+      expect(left[0]?.n).toBe('0');
     });
 
     it('D2 itself updated after the scan (it moved to a new ctid): not removed by its old address', async () => {
