@@ -14,9 +14,9 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 const HELP = `status-reconciler: collapse consecutive duplicate statuses in PostgreSQL history tables
 
 Usage:
-  status-reconciler run --jobs PATH [--job NAME]... [--dry-run] [--full]
-  status-reconciler serve --jobs PATH [--job NAME]...
-  status-reconciler status --jobs PATH [--job NAME]... [--runs N]
+  status-reconciler run --jobs PATH [--job NAME]... [--dry-run] [--full] [SHARD]
+  status-reconciler serve --jobs PATH [--job NAME]... [SHARD]
+  status-reconciler status --jobs PATH [--job NAME]... [--runs N] [SHARD]
   status-reconciler check --jobs PATH [--job NAME]...
   status-reconciler sql --jobs PATH [--job NAME]... [--role NAME | --views MODE]
   status-reconciler help
@@ -38,6 +38,10 @@ Options:
   --dry-run     change nothing; report what would be removed
   --full        ignore the checkpoint and re-check every object
   --runs N      status: how many recent runs to list per job (default 5)
+  SHARD         --shard-index I --shard-count N: only the objects whose key hashes to shard I
+                of N (0 <= I < N), with a lease, checkpoint, run history and metrics of its
+                own; also SHARD_INDEX / SHARD_COUNT (SHARD_INDEX defaults to
+                JOB_COMPLETION_INDEX: a Kubernetes Indexed Job needs no wrapper)
   --role NAME   sql: the role to create and grant to (default status_reconciler)
   --views MODE  sql: only the reader views: recreate (drop and create, one transaction; after
                 a migration that adds or renames columns), or drop (before a migration that
@@ -49,6 +53,8 @@ Environment:
   LOG_LEVEL         fatal, error, warn, info (default), debug, trace, silent
   METRICS_PORT      port of /metrics and /healthz for serve (default 9464)
   RUN_HISTORY_DAYS  days of run history to keep (default 30)
+  SHARD_INDEX, SHARD_COUNT, JOB_COMPLETION_INDEX
+                    the shard this process takes (see SHARD)
   STATUS_RECONCILER_QUERY_TIMEOUT_MS
                     check, status: how long each query may wait for an answer before the
                     command fails (exit 1) as stalled (default 30000)

@@ -69,7 +69,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       return await inReadTransaction(client, (c) =>
         readJobMetrics(
           c,
-          jobs.map((j) => j.name),
+          jobs.map((j) => ({ job: j.name, shard: j.shard })),
         ),
       );
     } finally {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { formatName, type Job } from './config/job.js';
+import { formatName, jobStateKey, type Job } from './config/job.js';
 import { stateSchemaExistsStatement } from './sql/stateSchema.js';
 import { GAP_BUCKETS } from './sql/gapBuckets.js';
 import {
@@ -46,11 +46,11 @@ export async function readJobStatus(client: pg.ClientBase, job: Job, runs: numbe
     gapCounts: new Array<number>(GAP_BUCKETS.length + 1).fill(0),
   };
   if ((await client.query(stateSchemaExistsStatement())).rowCount === 0) return status;
-  status.runs = (await client.query<RunRow>(recentRunsStatement(job.name, runs))).rows;
-  status.windows = (await client.query<WindowRow>(collisionWindowsStatement(job.name))).rows;
-  const success = await client.query<{ at: Date | null }>(lastSuccessStatement(job.name));
+  status.runs = (await client.query<RunRow>(recentRunsStatement(jobStateKey(job), runs))).rows;
+  status.windows = (await client.query<WindowRow>(collisionWindowsStatement(jobStateKey(job)))).rows;
+  const success = await client.query<{ at: Date | null }>(lastSuccessStatement(jobStateKey(job)));
   status.lastSuccess = success.rows[0]?.at ?? null;
-  const gaps = await client.query<{ i: string; n: string }>(weekGapCountsStatement(job.name));
+  const gaps = await client.query<{ i: string; n: string }>(weekGapCountsStatement(jobStateKey(job)));
   for (const row of gaps.rows) {
     const i = Number(row.i) - 1;
     if (i >= 0 && i < status.gapCounts.length) status.gapCounts[i] = Number(row.n);
@@ -88,7 +88,8 @@ function bucketLabel(le: number | undefined): string {
 export function renderJobStatus(s: JobStatus, now = new Date()): string {
   const lines: string[] = [];
   const job = s.job;
-  lines.push(`${job.name}  (${formatName(job.table)}, ${job.mode}, schedule "${job.schedule}")`);
+  const shard = job.shard === undefined ? '' : ` [shard ${job.shard.index} of ${job.shard.count}]`;
+  lines.push(`${job.name}${shard}  (${formatName(job.table)}, ${job.mode}, schedule "${job.schedule}")`);
   if (s.runs.length === 0) {
     lines.push('  no runs recorded yet');
     return lines.join('\n');

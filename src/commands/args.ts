@@ -3,6 +3,7 @@ import { readEnvironment, type Environment } from '../config/environment.js';
 import { ConfigError } from '../config/errors.js';
 import type { Job } from '../config/job.js';
 import { loadJobs } from '../config/loadJobs.js';
+import { readShard } from '../config/shard.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -36,13 +37,15 @@ export function requireJobsPath(command: string, usage: string, path: string | u
 export const JOB_OPTIONS = {
   jobs: { type: 'string' },
   job: { type: 'string', multiple: true },
+  'shard-index': { type: 'string' },
+  'shard-count': { type: 'string' },
 } as const satisfies Options;
 
 /**
  * What every command over job files does first, in this order, each step throwing a
  * ConfigError (exit 2) before anything is changed: parse the arguments (--jobs, --job and
- * the command's own, which `validate` may check), require --jobs, read the environment, load
- * the jobs.
+ * the command's own, which `validate` may check), require --jobs, read the environment
+ * (and the shard: --shard-index/--shard-count, SHARD_INDEX/SHARD_COUNT), load the jobs.
  */
 export function parseJobsCommand<T extends Options>(
   command: string,
@@ -52,11 +55,16 @@ export function parseJobsCommand<T extends Options>(
   validate?: (values: Record<string, unknown>) => void,
 ) {
   const { values } = parseCommandArgs(command, usage, argv, { ...JOB_OPTIONS, ...options });
-  const common = values as { jobs?: string; job?: string[] };
+  const common = values as { jobs?: string; job?: string[]; 'shard-index'?: string; 'shard-count'?: string };
   const path = requireJobsPath(command, usage, common.jobs);
   validate?.(values);
   const only = common.job ?? [];
   const env: Environment = readEnvironment();
-  const jobs: Job[] = loadJobs(path, only);
-  return { values, path, only, env, jobs };
+  const shard = readShard({
+    shardIndex: common['shard-index'],
+    shardCount: common['shard-count'],
+  });
+  // Every job of the file, sharded alike: one pod of an Indexed Job takes its share of each.
+  const jobs: Job[] = loadJobs(path, only).map((job) => (shard === undefined ? job : { ...job, shard }));
+  return { values, path, only, env, jobs, shard };
 }

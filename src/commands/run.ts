@@ -6,7 +6,8 @@ import { runJobs } from '../reconcile/runJobs.js';
 import { installSignalHandlers } from '../signals.js';
 import { parseJobsCommand } from './args.js';
 
-export const RUN_USAGE = 'run --jobs PATH [--job NAME]... [--dry-run] [--full]';
+export const RUN_USAGE =
+  'run --jobs PATH [--job NAME]... [--dry-run] [--full] [--shard-index I --shard-count N]';
 
 /** One pass over the jobs, a push per job when PUSHGATEWAY_URL is set; returns the exit code. */
 export async function runCommand(argv: string[]): Promise<number> {

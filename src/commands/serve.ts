@@ -3,7 +3,7 @@ import { serve } from '../serve.js';
 import { installSignalHandlers } from '../signals.js';
 import { parseJobsCommand } from './args.js';
 
-export const SERVE_USAGE = 'serve --jobs PATH [--job NAME]...';
+export const SERVE_USAGE = 'serve --jobs PATH [--job NAME]... [--shard-index I --shard-count N]';
 
 /** Runs until SIGTERM/SIGINT, then stops gracefully and returns 0. */
 export async function serveCommand(argv: string[]): Promise<number> {

@@ -1,3 +1,4 @@
+import { stateKey, type Shard } from './shard.js';
 import { validate as isValidCron } from 'node-cron';
 import { durationSeconds } from './duration.js';
 import { ConfigError, invalidField } from './errors.js';
@@ -40,6 +41,13 @@ export interface Job {
   statementTimeoutMs: number;
   /** Where the job was declared, for messages. */
   source: string;
+  /** The shard of its objects this process takes (src/config/shard.ts); set at run time, never in a job file. */
+  shard?: Shard;
+}
+
+/** Under which name the job's state is kept: its name, or one per shard (src/config/shard.ts). */
+export function jobStateKey(job: Pick<Job, 'name' | 'shard'>): string {
+  return stateKey(job.name, job.shard);
 }
 
 export const JOB_DEFAULTS = {

@@ -20,10 +20,12 @@ export async function pushAfterRun(
   logger: Logger,
 ): Promise<boolean> {
   if (result.dryRun) return false;
-  const log = logger.child({ job: result.job });
+  const log = logger.child({ job: result.job, ...(result.shard ? { shard: result.shard } : {}) });
   try {
     const [metrics] = await withClient(database, APPLICATION_NAME.writer, (session) =>
-      inReadTransaction(session, (client) => readJobMetrics(client, [result.job])),
+      inReadTransaction(session, (client) =>
+        readJobMetrics(client, [{ job: result.job, shard: result.shard }]),
+      ),
     );
     if (!metrics) return false;
     await pushJobMetrics(gatewayUrl, metrics);

@@ -32,13 +32,22 @@ function stored(
   return metric as unknown as Metric;
 }
 
+export const SHARD_LABEL = 'shard';
+
+/** The labels of a job's series: its name, and its shard when it is one (summed in PromQL). */
+export function labelsOf(m: JobMetrics): Record<string, string> {
+  return m.shard === undefined
+    ? { [JOB_LABEL]: m.job }
+    : { [JOB_LABEL]: m.job, [SHARD_LABEL]: String(m.shard) };
+}
+
 /** A registry holding every metric of the design brief for the given jobs. */
 export function buildRegistry(jobs: JobMetrics[]): Registry {
   const registry = new Registry();
   const each = (value: (m: JobMetrics) => number | undefined): Sample[] =>
     jobs.flatMap((m) => {
       const v = value(m);
-      return v === undefined ? [] : [{ labels: { [JOB_LABEL]: m.job }, value: v }];
+      return v === undefined ? [] : [{ labels: labelsOf(m), value: v }];
     });
   const add = (metric: Metric): void => registry.registerMetric(metric);
 
@@ -82,7 +91,7 @@ export function buildRegistry(jobs: JobMetrics[]): Registry {
       () =>
         jobs.flatMap((m) =>
           (['success', 'failure', 'skipped'] as const).map((outcome) => ({
-            labels: { [JOB_LABEL]: m.job, outcome },
+            labels: { ...labelsOf(m), outcome },
             value: m.runs[outcome],
           })),
         ),
@@ -109,7 +118,7 @@ export function buildRegistry(jobs: JobMetrics[]): Registry {
             cumulative += m.gapCounts[i] ?? 0;
             return {
               metricName: `${METRIC_PREFIX}duplicate_gap_seconds_bucket`,
-              labels: { [JOB_LABEL]: m.job, le },
+              labels: { ...labelsOf(m), le },
               value: cumulative,
             };
           });
@@ -117,12 +126,12 @@ export function buildRegistry(jobs: JobMetrics[]): Registry {
             ...buckets,
             {
               metricName: `${METRIC_PREFIX}duplicate_gap_seconds_sum`,
-              labels: { [JOB_LABEL]: m.job },
+              labels: labelsOf(m),
               value: m.gapSum,
             },
             {
               metricName: `${METRIC_PREFIX}duplicate_gap_seconds_count`,
-              labels: { [JOB_LABEL]: m.job },
+              labels: labelsOf(m),
               value: cumulative,
             },
           ];

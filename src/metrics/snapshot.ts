@@ -1,3 +1,4 @@
+import { stateKey, type Shard } from '../config/shard.js';
 import type pg from 'pg';
 import { stateSchemaExistsStatement } from '../sql/stateSchema.js';
 import { GAP_BUCKETS } from '../sql/gapBuckets.js';
@@ -6,6 +7,8 @@ import { jobGapBucketsStatement, jobTotalsStatement, latestRunsStatement } from 
 /** What the metrics of one job say, read from the reconciler's own tables. */
 export interface JobMetrics {
   job: string;
+  /** The shard (src/config/shard.ts) whose series these are: a `shard` label; undefined: none. */
+  shard?: number;
   rowsExamined: number;
   duplicatesFound: number;
   duplicatesRemoved: number;
@@ -58,9 +61,23 @@ interface TotalsRow {
   last_success: number | null;
 }
 
-/** Reads the totals of the given jobs (zeros for a job that never ran). */
-export async function readJobMetrics(client: pg.ClientBase, jobs: string[]): Promise<JobMetrics[]> {
-  const byJob = new Map(jobs.map((j) => [j, emptyJobMetrics(j)]));
+/** Whose metrics: a job by name (all of its objects), or one shard of it. */
+export type MetricsSubject = string | { job: string; shard?: Shard };
+
+/** Reads the totals of the given jobs or shards (zeros for one that never ran). */
+export async function readJobMetrics(
+  client: pg.ClientBase,
+  subjects: MetricsSubject[],
+): Promise<JobMetrics[]> {
+  const byJob = new Map(
+    subjects.map((subject) => {
+      const { job, shard } = typeof subject === 'string' ? { job: subject, shard: undefined } : subject;
+      const metrics = emptyJobMetrics(job);
+      if (shard !== undefined) metrics.shard = shard.index;
+      return [stateKey(job, shard), metrics];
+    }),
+  );
+  const jobs = [...byJob.keys()];
   if ((await client.query(stateSchemaExistsStatement())).rowCount === 0) return [...byJob.values()];
 
   const totals = await client.query<TotalsRow>(jobTotalsStatement(jobs));

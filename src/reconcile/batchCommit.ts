@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { formatName } from '../config/job.js';
+import { formatName, jobStateKey } from '../config/job.js';
 import type { JobPlan } from '../db/plan.js';
 import { SQLSTATE } from '../db/sqlstate.js';
 import { inShortTransaction } from '../db/transaction.js';
@@ -220,7 +220,9 @@ export async function attemptBatch(
         result = rows[0] as CollapseRow;
       }
     }
-    await c.query(addTotalsStatement(plan.job.name, { ...counted, duplicatesRemoved: result.removed }));
+    await c.query(
+      addTotalsStatement(jobStateKey(plan.job), { ...counted, duplicatesRemoved: result.removed }),
+    );
     return {
       removed: result.removed,
       locked: places(duplicates, busy),
@@ -239,6 +241,6 @@ export async function commitCounts(
 ): Promise<void> {
   await inShortTransaction(client, plan.job, async (c) => {
     await lease.renewIn(c);
-    await c.query(addTotalsStatement(plan.job.name, { ...counted, duplicatesRemoved: 0 }));
+    await c.query(addTotalsStatement(jobStateKey(plan.job), { ...counted, duplicatesRemoved: 0 }));
   });
 }

@@ -1,3 +1,4 @@
+import { jobStateKey } from '../config/job.js';
 import type { Connection } from '../db/connect.js';
 import type { JobPlan } from '../db/plan.js';
 import { inShortTransaction } from '../db/transaction.js';
@@ -26,7 +27,7 @@ export async function readStoredCheckpoint(
   if ((await writer.client.query(stateSchemaExistsStatement())).rowCount === 0) return undefined;
   // sameTimeZone compares with the TimeZone this transaction sets: the job's, or the server's.
   const { rows } = await inShortTransaction(writer.client, plan.job, (c) =>
-    c.query<CheckpointRow>(readCheckpointStatement(plan.job.name)),
+    c.query<CheckpointRow>(readCheckpointStatement(jobStateKey(plan.job))),
   );
   const saved = rows[0];
   if (saved === undefined) return undefined;

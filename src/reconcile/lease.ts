@@ -1,3 +1,4 @@
+import { jobStateKey } from '../config/job.js';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Job } from '../config/job.js';
@@ -49,9 +50,9 @@ export class Lease {
     const timeouts = { ...job, lockTimeoutMs: ACQUIRE_LOCK_TIMEOUT_MS };
     try {
       const { rows } = await inShortTransaction(client, timeouts, (c) =>
-        c.query<{ token: string }>(acquireLeaseStatement(job.name, holder, ttl)),
+        c.query<{ token: string }>(acquireLeaseStatement(jobStateKey(job), holder, ttl)),
       );
-      if (rows[0]) return new Lease(job.name, holder, rows[0].token, ttl);
+      if (rows[0]) return new Lease(jobStateKey(job), holder, rows[0].token, ttl);
     } catch (error) {
       if ((error as { code?: string }).code !== SQLSTATE.lockNotAvailable) throw error;
       return { heldUntil: 'the end of its batch in hand, at least' };
@@ -66,7 +67,7 @@ export class Lease {
   static async holder(client: pg.ClientBase, job: Job): Promise<{ expiresAt: string } | undefined> {
     try {
       const { rows } = await client.query<{ expiresAt: string; live: boolean }>(
-        leaseHolderStatement(job.name),
+        leaseHolderStatement(jobStateKey(job)),
       );
       return rows[0]?.live ? { expiresAt: rows[0].expiresAt } : undefined;
     } catch (error) {

@@ -69,6 +69,7 @@ export function buildResult(
 ): JobResult {
   return {
     job: plan.job.name,
+    shard: plan.job.shard,
     outcome: end.outcome,
     dryRun: options.dryRun,
     scope: end.scope,

@@ -1,3 +1,4 @@
+import { jobStateKey } from '../config/job.js';
 import type pg from 'pg';
 import type { JobPlan } from '../db/plan.js';
 import type { Logger } from '../log.js';
@@ -27,7 +28,10 @@ export async function reconcileJob(
   plan: JobPlan,
   options: RunOptions,
 ): Promise<JobResult> {
-  const log = options.logger.child({ job: plan.job.name });
+  const log = options.logger.child({
+    job: plan.job.name,
+    ...(plan.job.shard ? { shard: plan.job.shard } : {}),
+  });
   const startedAt = new Date();
   const started = performance.now();
   const counts = new PassCounts();
@@ -137,7 +141,7 @@ async function pass(
       throw new Error('interrupted by a signal before the end of the pass; the next run finishes it');
     }
     const checkpoint = {
-      job: job.name,
+      job: jobStateKey(job),
       // Not past a duplicate skipped as locked: the next incremental pass judges it again.
       horizon: await checkpointHorizon(writer, plan, horizon.horizon, counts),
       horizonType: plan.timeType,

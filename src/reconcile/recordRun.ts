@@ -1,3 +1,4 @@
+import { jobStateKey } from '../config/job.js';
 import type pg from 'pg';
 import { APPLICATION_NAME } from '../config/product.js';
 import { withClient, type Connection } from '../db/connect.js';
@@ -30,7 +31,7 @@ async function insertRecord(
   commit: RunCommit,
   historyDays: number,
 ): Promise<void> {
-  const job = plan.job.name;
+  const job = jobStateKey(plan.job);
   if (commit.checkpoint !== undefined) await client.query(writeCheckpointStatement(commit.checkpoint));
   if (commit.uncommitted) {
     await client.query(addTotalsStatement(job, { ...commit.uncommitted, duplicatesRemoved: 0 }));

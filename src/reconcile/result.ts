@@ -1,3 +1,4 @@
+import type { Shard } from '../config/shard.js';
 import type { Logger } from '../log.js';
 import type { RunOutcome } from '../sql/totals.js';
 import type { GapHistogram } from './gapHistogram.js';
@@ -20,6 +21,8 @@ export type Scope = 'full' | 'incremental';
 /** What one pass of one job did; the source of the summary log line, run history and metrics. */
 export interface JobResult {
   job: string;
+  /** The shard of the job's objects this run took; undefined: all of them. */
+  shard: Shard | undefined;
   outcome: RunOutcome;
   dryRun: boolean;
   scope: Scope;

@@ -1,6 +1,7 @@
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { localSettingsStatement, transactionSettings } from '../db/transaction.js';
+import { shardCondition } from './shard.js';
 import type { Statement } from './types.js';
 
 /** The rows a pass judges. */
@@ -47,6 +48,8 @@ export interface ScanWindow {
  * earlier passes had judged or should have, i.e. duplicates the incremental passes missed
  * (a middle row deleted, a row committed after the horizon passed its time).
  *
+ * With shards (src/config/shard.ts) every form reads only the objects of its shard.
+ *
  * Rows with a NULL key or orderBy column have no place in a history and are never judged;
  * nor are rows dated 'infinity', which no horizon passes.
  */
@@ -87,11 +90,11 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
     const tuple = (alias: string) => `(${keys.map((k) => `${alias}.${k}`).join(', ')})`;
     from = `${t} t WHERE t.${first} < $1::${time} AND ${notNull}
         AND ${tuple('t')} IN (SELECT ${keys.map((k) => `n.${k}`).join(', ')} FROM ${t} n
-             WHERE n.${first} >= $2::${time} AND n.${first} < $1::${time})`;
+             WHERE n.${first} >= $2::${time} AND n.${first} < $1::${time} AND ${shardCondition(plan, 'n')})`;
     examined = `count(*) FILTER (WHERE t.${first} >= $2::${time}) OVER w`;
     judged = `t.${first} >= $2::${time}`;
   } else if (checkpoint === undefined) {
-    from = `${t} t WHERE t.${first} < $1::${time} AND ${notNull}`;
+    from = `${t} t WHERE t.${first} < $1::${time} AND ${notNull} AND ${shardCondition(plan, 't')}`;
     examined = 'count(*) OVER w';
     if (stored !== undefined) {
       values.push(stored);
@@ -116,7 +119,7 @@ export function scanStatement(plan: JobPlan, rows: ScanWindow): Statement {
     const columns = [...keys, ...orders].map((c) => `r.${c}`).join(', ');
     from = `(SELECT DISTINCT ${touchedKeys} FROM ${t} n
              WHERE n.${first} >= $2::${time} AND n.${first} < $1::${time}
-               AND ${keys.map((k) => `n.${k} IS NOT NULL`).join(' AND ')}) touched
+               AND ${keys.map((k) => `n.${k} IS NOT NULL`).join(' AND ')} AND ${shardCondition(plan, 'n')}) touched
       CROSS JOIN LATERAL (SELECT max(a.${first}) AS since FROM ${t} a
              WHERE ${sameKey('a')} AND a.${first} < $2::${time}) anchor
       CROSS JOIN LATERAL (SELECT ${columns}${compareColumns} FROM ${t} r

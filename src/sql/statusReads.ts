@@ -42,3 +42,15 @@ export function weekGapCountsStatement(job: string): Statement {
     values: [job],
   };
 }
+
+/**
+ * The shard state keys of a job (src/config/shard.ts) that have run: `status` without a shard
+ * shows each, since every shard keeps its own history.
+ */
+export function shardKeysStatement(job: string): Statement {
+  return {
+    text: `SELECT DISTINCT job FROM ${RUN_HISTORY}
+            WHERE left(job, length($1) + 7) = $1 || '#shard-' ORDER BY job`,
+    values: [job],
+  };
+}

@@ -182,4 +182,54 @@ describe('metrics through the Pushgateway and Prometheus', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/metrics push failed/);
   });
+
+  // Shards (src/config/shard.ts): one group and one series per shard, never overwriting each
+  // other's (nor the job's unsharded series, pushed by the tests before); summed in PromQL
+  // they are the job's numbers. One shard takes its index from the
+  // command line, the other from the environment as an Indexed Job's pod would.
+  it('two shards push a series each (shard label) whose sum PromQL gives as the database totals', async () => {
+    await db.query(`INSERT INTO other_status (object_id, status_id, start_date)
+      SELECT o, s, now() - interval '1 hour' + make_interval(secs => k)
+        FROM generate_series(1, 40) o, (VALUES (1, 1), (2, 1), (3, 2)) AS v(k, s)`);
+    const first = await runCli(
+      ['run', '--jobs', jobs.path, '--job', 'other-status', '--shard-index', '0', '--shard-count', '2'],
+      env(),
+    );
+    expect(first.code).toBe(0);
+    const second = await runCli(['run', '--jobs', jobs.path, '--job', 'other-status'], {
+      ...env(),
+      JOB_COMPLETION_INDEX: '1',
+      SHARD_COUNT: '2',
+    });
+    expect(second.code).toBe(0);
+    const removed = await db.query<{ job: string; n: string }>(
+      `SELECT job, duplicates_removed::text AS n FROM status_reconciler.totals
+        WHERE job LIKE 'other-status#%' ORDER BY job`,
+    );
+    expect(removed.map((r) => r.job)).toEqual(['other-status#shard-0-of-2', 'other-status#shard-1-of-2']);
+    const perShard = removed.map((r) => Number(r.n));
+    expect(perShard.every((n) => n > 0)).toBe(true);
+    expect(perShard.reduce((a, b) => a + b, 0)).toBe(40);
+
+    const series = await until('both shard series', async () => {
+      const samples = await prometheus.query(
+        'status_reconciler_duplicates_removed_total{reconcile_job="other-status",shard!=""}',
+      );
+      return samples.length === 2 ? samples : undefined;
+    });
+    expect(series.map((s) => [s.metric.shard, Number(s.value[1])]).sort()).toEqual([
+      ['0', perShard[0]],
+      ['1', perShard[1]],
+    ]);
+    const sum = await prometheus.query(
+      'sum(status_reconciler_duplicates_removed_total{reconcile_job="other-status",shard!=""})',
+    );
+    expect(one(sum)).toBe(40);
+
+    // `status` without a shard shows each shard's own history.
+    const status = await runCli(['status', '--jobs', jobs.path, '--job', 'other-status'], env());
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('other-status [shard 0 of 2]');
+    expect(status.stdout).toContain('other-status [shard 1 of 2]');
+  });
 });

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJobs } from '../../src/reconcile/runJobs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { racyWrites } from '../helpers/racyWriter.js';
 import {
   resetHistoryTable,
   makeJob,
@@ -22,6 +22,8 @@ import {
 
 const WRITERS = 16;
 const OBJECTS = 12;
+const racyWriter = (client: pg.Client, until: number, stats: { inserts: number }): Promise<void> =>
+  racyWrites(client, until, stats, OBJECTS);
 const WRITE_SECONDS = Number(process.env.CONCURRENCY_SECONDS ?? 4);
 
 let db: TestDatabase;
@@ -31,40 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db.drop();
 });
-
-const pick = (n: number): number => Math.floor(Math.random() * n);
-
-async function racyWriter(client: pg.Client, until: number, stats: { inserts: number }): Promise<void> {
-  while (Date.now() < until) {
-    const object = 1 + pick(OBJECTS);
-    const status = 1 + pick(3);
-    if (Math.random() < 0.2) {
-      // Blind insert, no read, its own transaction.
-      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [
-        object,
-        status,
-      ]);
-      stats.inserts += 1;
-      continue;
-    }
-    await client.query('BEGIN'); // now() is fixed here: the row's start_date
-    await sleep(pick(25));
-    const { rows } = await client.query<{ status_id: number }>(
-      'SELECT status_id FROM object_status WHERE object_id = $1 ORDER BY start_date DESC, id DESC LIMIT 1',
-      [object],
-    );
-    await sleep(pick(10));
-    if (rows[0]?.status_id !== status) {
-      await client.query('INSERT INTO object_status (object_id, status_id) VALUES ($1, $2)', [
-        object,
-        status,
-      ]);
-      stats.inserts += 1;
-    }
-    await sleep(pick(25)); // commit late
-    await client.query('COMMIT');
-  }
-}
 
 async function expectInvariants(mode: 'delete' | 'archive'): Promise<void> {
   await expectCollapsedShadow(db, 'object_status', mode === 'archive' ? 'object_status_archive' : undefined);
