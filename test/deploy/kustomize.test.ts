@@ -381,3 +381,33 @@ describe('k8s/monitoring', () => {
     expect((rule.spec as { groups: unknown }).groups).toEqual(plain.groups);
   });
 });
+
+describe('k8s/variants/sharded (Indexed Job)', () => {
+  const objects = rendered('k8s/variants/sharded');
+
+  it('renders the base with its CronJob as an Indexed Job, each object valid', () => {
+    expect(objects.map((o) => o.kind).sort()).toEqual(
+      ['ConfigMap', 'ConfigMap', 'CronJob', 'NetworkPolicy', 'ServiceAccount'].sort(),
+    );
+    for (const object of objects) validateObject(object);
+    expectSafePod(objects, one(objects, 'CronJob', 'status-reconciler'), 'run');
+  });
+
+  it('one pod per shard at once, SHARD_COUNT equal to completions, retries per shard', () => {
+    const cronJob = one(objects, 'CronJob', 'status-reconciler');
+    const spec = (
+      cronJob.spec as { concurrencyPolicy: string; jobTemplate: { spec: Record<string, unknown> } }
+    ).jobTemplate.spec;
+    expect((cronJob.spec as { concurrencyPolicy: string }).concurrencyPolicy).toBe('Forbid');
+    expect(spec.completionMode).toBe('Indexed');
+    expect(spec.parallelism).toBe(spec.completions);
+    expect(spec.backoffLimitPerIndex).toBe(1);
+    expect(spec.backoffLimit).toBeUndefined();
+    const container = podTemplate(cronJob).spec.containers[0]!;
+    const count = container.env?.find((e) => e.name === 'SHARD_COUNT')?.value;
+    expect(Number(count)).toBe(spec.completions);
+    // The index comes from JOB_COMPLETION_INDEX, which Kubernetes sets: nothing overrides it.
+    expect(container.env?.find((e) => e.name === 'SHARD_INDEX')).toBeUndefined();
+    expect(container.args).toEqual(['run', '--jobs', '/jobs']);
+  });
+});
