@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { checkCommand } from './commands/check.js';
+import { historyCommand } from './commands/history.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { sqlCommand } from './commands/sql.js';
@@ -19,6 +20,7 @@ Usage:
   status-reconciler status --jobs PATH [--job NAME]... [--runs N] [SHARD]
   status-reconciler check --jobs PATH [--job NAME]...
   status-reconciler sql --jobs PATH [--job NAME]... [--role NAME | --views MODE]
+  status-reconciler history --jobs PATH --job NAME --key VALUE [--key VALUE]... [--json]
   status-reconciler help
 
 Commands:
@@ -30,11 +32,13 @@ Commands:
   sql        print the SQL an administrator applies: the reconciler's schema, archive tables,
              a least-privilege role and its grants, views for readers (reads no database);
              with --views, only the reader views, to drop and re-create around a migration
+  history    one object's rows, kept and archived, in order (archived ones with when, and
+             the id of the row they repeated); reads only
   help       this text
 
 Options:
   --jobs PATH   a job file (one job object or an array) or a directory of *.json job files
-  --job NAME    only this job (repeatable)
+  --job NAME    only this job (repeatable; history takes exactly one)
   --dry-run     change nothing; report what would be removed
   --full        ignore the checkpoint and re-check every object
   --runs N      status: how many recent runs to list per job (default 5)
@@ -46,6 +50,10 @@ Options:
   --views MODE  sql: only the reader views: recreate (drop and create, one transaction; after
                 a migration that adds or renames columns), or drop (before a migration that
                 alters a column's type) and create (after it, in the same session)
+  --key VALUE   history: one object, a --key per column of the job's "key", in its
+                order, each read as that column's type ("7", "2026-12-01")
+  --json        history: a JSON array, one object per row: its columns by name, "archived"
+                (true or false), and for archived rows "archived_at" and "repeated_id"
 
 Environment:
   DATABASE_URL      postgres://USER:PASSWORD@HOST:PORT/DATABASE (else libpq's PG* variables)
@@ -56,7 +64,7 @@ Environment:
   SHARD_INDEX, SHARD_COUNT, JOB_COMPLETION_INDEX
                     the shard this process takes (see SHARD)
   STATUS_RECONCILER_QUERY_TIMEOUT_MS
-                    check, status: how long each query may wait for an answer before the
+                    check, status, history: how long each query may wait for an answer before the
                     command fails (exit 1) as stalled (default 30000)
 
 Exit codes:
@@ -87,6 +95,8 @@ export async function main(argv: string[]): Promise<number> {
         return await checkCommand(rest);
       case 'sql':
         return await sqlCommand(rest);
+      case 'history':
+        return await historyCommand(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -97,7 +107,7 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.usage;
       default:
         return fail(
-          `unknown command "${command}"; expected run, serve, status, check, sql or help (see --help)`,
+          `unknown command "${command}"; expected run, serve, status, check, sql, history or help (see --help)`,
           EXIT.usage,
         );
     }

@@ -68,3 +68,18 @@ export function parseJobsCommand<T extends Options>(
   const jobs: Job[] = loadJobs(path, only).map((job) => (shard === undefined ? job : { ...job, shard }));
   return { values, path, only, env, jobs, shard };
 }
+
+/**
+ * The one job a per-job command (`history`, `restore`) works on: `--job NAME` exactly once
+ * (loadJobs has already refused a name that is not in the files).
+ */
+export function requireOneJob(command: string, usage: string, only: string[], jobs: Job[]): Job {
+  const [job] = jobs;
+  if (only.length !== 1 || job === undefined || jobs.length !== 1) {
+    const got = only.length === 0 ? 'none' : only.map((n) => JSON.stringify(n)).join(', ');
+    throw new ConfigError(
+      `${command}: --job NAME is required exactly once; got ${got}; expected ${usage} (see --help)`,
+    );
+  }
+  return job;
+}

@@ -12,4 +12,5 @@ export const APPLICATION_NAME = {
   scan: `${PRODUCT}:scan`,
   check: `${PRODUCT}:check`,
   serve: `${PRODUCT}:serve`,
+  history: `${PRODUCT}:history`,
 } as const;

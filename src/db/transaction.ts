@@ -65,12 +65,17 @@ export async function inShortTransaction<T>(
   );
 }
 
-/** A read-only transaction with our formats: what the reporting commands read in. */
+/**
+ * A read-only transaction with our formats: what the reporting commands read in. With a
+ * job's TimeZone, values typed on the command line (`--key`, `--since`) are read, and times
+ * shown, in the zone the job's own transactions use.
+ */
 export async function inReadTransaction<T>(
   client: pg.ClientBase,
   fn: (client: pg.ClientBase) => Promise<T>,
+  timeZone?: string,
 ): Promise<T> {
-  return inTransaction(client, 'BEGIN READ ONLY', FORMATS, fn);
+  return inTransaction(client, 'BEGIN READ ONLY', transactionSettings(timeZone), fn);
 }
 
 async function inTransaction<T>(
