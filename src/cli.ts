@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { checkCommand } from './commands/check.js';
 import { historyCommand } from './commands/history.js';
+import { restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { sqlCommand } from './commands/sql.js';
@@ -21,6 +22,8 @@ Usage:
   status-reconciler check --jobs PATH [--job NAME]...
   status-reconciler sql --jobs PATH [--job NAME]... [--role NAME | --views MODE]
   status-reconciler history --jobs PATH --job NAME --key VALUE [--key VALUE]... [--json]
+  status-reconciler restore --jobs PATH --job NAME [--key VALUE]... [--since TIME] [--until TIME]
+                            [--dry-run]
   status-reconciler help
 
 Commands:
@@ -34,12 +37,15 @@ Commands:
              with --views, only the reader views, to drop and re-create around a migration
   history    one object's rows, kept and archived, in order (archived ones with when, and
              the id of the row they repeated); reads only
+  restore    move archived rows back into the table, exactly (ids and every column), all of
+             the job's or one object's, archived in [--since, --until); under the job's lease
+             (exit 1 while a run holds it); a delete-mode job: exit 2
   help       this text
 
 Options:
   --jobs PATH   a job file (one job object or an array) or a directory of *.json job files
-  --job NAME    only this job (repeatable; history takes exactly one)
-  --dry-run     change nothing; report what would be removed
+  --job NAME    only this job (repeatable; history and restore take exactly one)
+  --dry-run     change nothing; report what would be removed (restore: how many rows would move)
   --full        ignore the checkpoint and re-check every object
   --runs N      status: how many recent runs to list per job (default 5)
   SHARD         --shard-index I --shard-count N: only the objects whose key hashes to shard I
@@ -50,10 +56,12 @@ Options:
   --views MODE  sql: only the reader views: recreate (drop and create, one transaction; after
                 a migration that adds or renames columns), or drop (before a migration that
                 alters a column's type) and create (after it, in the same session)
-  --key VALUE   history: one object, a --key per column of the job's "key", in its
+  --key VALUE   history, restore: one object, a --key per column of the job's "key", in its
                 order, each read as that column's type ("7", "2026-12-01")
   --json        history: a JSON array, one object per row: its columns by name, "archived"
                 (true or false), and for archived rows "archived_at" and "repeated_id"
+  --since TIME  restore: only rows archived at or after TIME (a timestamptz: "2026-12-01 08:00+00")
+  --until TIME  restore: only rows archived before TIME
 
 Environment:
   DATABASE_URL      postgres://USER:PASSWORD@HOST:PORT/DATABASE (else libpq's PG* variables)
@@ -69,7 +77,7 @@ Environment:
 
 Exit codes:
   0  done (also when another runner holds a job's lock: that job is skipped)
-  1  the run failed
+  1  the run failed (restore: also when a run holds the job; nothing was restored)
   2  bad usage or bad configuration (nothing was changed)
 
 Example:
@@ -97,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
         return await sqlCommand(rest);
       case 'history':
         return await historyCommand(rest);
+      case 'restore':
+        return await restoreCommand(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -107,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.usage;
       default:
         return fail(
-          `unknown command "${command}"; expected run, serve, status, check, sql, history or help (see --help)`,
+          `unknown command "${command}"; expected run, serve, status, check, sql, history, restore or help (see --help)`,
           EXIT.usage,
         );
     }

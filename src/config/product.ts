@@ -13,4 +13,6 @@ export const APPLICATION_NAME = {
   check: `${PRODUCT}:check`,
   serve: `${PRODUCT}:serve`,
   history: `${PRODUCT}:history`,
+  /** Restore writes, but as an operator's command, not a run: named apart in pg_stat_activity. */
+  restore: `${PRODUCT}:restore`,
 } as const;

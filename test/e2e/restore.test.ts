@@ -1,0 +1,338 @@
+/*
+ * `restore` through the real CLI, after real runs in archive mode: every restored row is
+ * compared, column by column and ids included, with what the archive held before; rows
+ * outside the key or the window stay archived, untouched; a dry run, a refused input or a
+ * held lease changes nothing (both tables and the lease compared before and after).
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { holdLease } from '../helpers/history.js';
+import { jobFiles } from '../helpers/jobFiles.js';
+
+/*
+ * A history table with what an exact restore must carry: a GENERATED ALWAYS identity id
+ * (which only OVERRIDING SYSTEM VALUE lets take its old value), a generated column (computed
+ * again), microseconds, numeric scale, arrays, jsonb and NULLs.
+ */
+const TABLE = 'public.ticket_status';
+const ARCHIVE = 'public.ticket_status_archive';
+const JOB = 'ticket-status';
+/** Every column of the table, in order: what is compared, row by row, as a record's text. */
+const COLUMNS = 'id, ticket_id, status, start_date, amount, tags, payload, status_upper';
+
+async function createTicketTable(db: TestDatabase): Promise<void> {
+  await db.query(`DROP SCHEMA IF EXISTS status_reconciler CASCADE;
+    DROP TABLE IF EXISTS ${TABLE}, ${ARCHIVE};
+    CREATE TABLE ${TABLE} (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      ticket_id integer NOT NULL,
+      status text,
+      start_date timestamptz NOT NULL,
+      amount numeric(12, 3),
+      tags text[],
+      payload jsonb,
+      status_upper text GENERATED ALWAYS AS (upper(status)) STORED);
+    CREATE INDEX ON ${TABLE} (ticket_id, start_date, id);`);
+}
+
+const STATUSES = ['new', 'new', 'open', 'open', 'open', null, null, 'new', 'closed', 'closed'];
+
+/** Ten rows per ticket, a second and some microseconds apart, from `day` on; runs of equal statuses. */
+async function insertTickets(db: TestDatabase, tickets: number[], day: string): Promise<void> {
+  const values = tickets.flatMap((t) =>
+    STATUSES.map((status, i) => {
+      const s = status === null ? 'NULL' : pg.escapeLiteral(status);
+      const at = `timestamptz '${day} 00:00:00+00' + interval '${i} seconds ${t * 7 + i} microseconds'`;
+      const payload = pg.escapeLiteral(
+        JSON.stringify({ n: 12345678901234567890n.toString(), i, nested: [t] }),
+      );
+      const tags = i % 3 === 0 ? 'NULL' : `ARRAY['a b', ${pg.escapeLiteral(`t${t}`)}]`;
+      return `(${t}, ${s}, ${at}, ${t}.${i}50, ${tags}, ${payload}::jsonb)`;
+    }),
+  );
+  await db.query(
+    `INSERT INTO ${TABLE} (ticket_id, status, start_date, amount, tags, payload) VALUES ${values.join(', ')}`,
+  );
+}
+
+interface ArchivedRow {
+  id: string;
+  ticket: number;
+  /** The record's text of every table column. */
+  row: string;
+  archivedAt: string;
+}
+
+async function tableRows(db: TestDatabase): Promise<Map<string, string>> {
+  const rows = await db.query<{ id: string; row: string }>(
+    `SELECT id::text AS id, ROW(${COLUMNS})::text AS row FROM ${TABLE}`,
+  );
+  return new Map(rows.map((r) => [r.id, r.row]));
+}
+
+async function archiveRows(db: TestDatabase): Promise<Map<string, ArchivedRow>> {
+  const rows = await db.query<ArchivedRow>(
+    `SELECT id::text AS id, ticket_id AS ticket, ROW(${COLUMNS})::text AS row, archived_at::text AS "archivedAt"
+       FROM ${ARCHIVE}`,
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** Both tables whole (archived_at and repeated_id too) and the lease: what a restore could change. */
+async function fingerprint(db: TestDatabase): Promise<string> {
+  const [row] = await db.query<{ fp: string }>(
+    `SELECT (SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')) FROM ${TABLE} t)
+            || '|' || (SELECT count(*) || ':' || md5(coalesce(string_agg(a::text, ',' ORDER BY id), '')) FROM ${ARCHIVE} a)
+            || '|' || (SELECT count(*) FROM status_reconciler.lease) AS fp`,
+  );
+  return row?.fp ?? '';
+}
+
+function restored(result: CliResult): number {
+  const match = /^restored (\d+) row\(s\)/m.exec(result.stdout);
+  if (!match) throw new Error(`no summary in: ${result.stdout}${result.stderr}`);
+  return Number(match[1]);
+}
+
+describe('restore', () => {
+  let db: TestDatabase;
+  const files = jobFiles();
+  let path: string;
+  const env = (url = db.url): Record<string, string> => ({ DATABASE_URL: url, LOG_LEVEL: 'info' });
+  const restore = (args: string[], url?: string): Promise<CliResult> =>
+    runCli(['restore', '--jobs', path, '--job', JOB, ...args], env(url));
+  const run = async (args: string[] = []): Promise<void> => {
+    const result = await runCli(['run', '--jobs', path, ...args], env());
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+  };
+  /** The archive as the two runs left it, and the first moment of the second run's archiving. */
+  let archived: Map<string, ArchivedRow>;
+  let firstRun: ArchivedRow[];
+  let secondRunAt: string;
+  let firstRunAt: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('e2e_restore');
+    await createTicketTable(db);
+    path = files.write({
+      name: JOB,
+      table: TABLE,
+      key: ['ticket_id'],
+      orderBy: ['start_date', 'id'],
+      compare: ['status'],
+      mode: 'archive',
+      archiveTable: ARCHIVE,
+      settleSeconds: 0,
+      batchSize: 3,
+    });
+    // Two runs, each archiving its own rows: tickets 1-4, then 5-6 and more of ticket 1.
+    await insertTickets(db, [1, 2, 3, 4], '2024-01-01');
+    await run(['--full']);
+    await insertTickets(db, [5, 6], '2024-02-01');
+    await insertTickets(db, [1], '2024-03-01');
+    await run(['--full']);
+    archived = await archiveRows(db);
+    // Batches of 3: each run archived in several transactions, so at several archived_at each.
+    const [first] = await db.query<{ at: string }>(`SELECT min(archived_at)::text AS at FROM ${ARCHIVE}`);
+    firstRunAt = first?.at ?? '';
+    const [second] = await db.query<{ at: string }>(
+      `SELECT min(archived_at)::text AS at FROM ${ARCHIVE} WHERE start_date >= '2024-02-01'`,
+    );
+    secondRunAt = second?.at ?? '';
+    firstRun = [...archived.values()].filter((r) => r.archivedAt < secondRunAt);
+  });
+  afterAll(async () => {
+    files.cleanup();
+    await db?.drop();
+  });
+
+  it('the runs archived rows of both waves, at times that tell them apart', () => {
+    // Per ticket: new new open open open NULL NULL new closed closed: 5 duplicates.
+    expect(archived.size).toBe(7 * 5);
+    expect(firstRun).toHaveLength(4 * 5);
+    expect(firstRun.every((r) => r.ticket <= 4)).toBe(true);
+    expect(firstRunAt < secondRunAt).toBe(true);
+  });
+
+  it('a dry run changes nothing and says how many rows would move', async () => {
+    const before = await fingerprint(db);
+    const window = await restore(['--since', firstRunAt, '--until', secondRunAt, '--dry-run']);
+    expect(window.code, window.stderr).toBe(0);
+    expect(window.stdout).toContain(`dry run: would restore ${firstRun.length} row(s) of job "${JOB}"`);
+    expect(window.stdout).toContain('nothing was changed');
+    const all = await restore(['--dry-run']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(`would restore ${archived.size} row(s)`);
+    expect(all.stdout).toContain('(every archived row)');
+    expect(await fingerprint(db)).toBe(before);
+  });
+
+  it('by time window: exactly the rows archived in [since, until), every column and id as archived', async () => {
+    const tableBefore = await tableRows(db);
+    const result = await restore(['--since', firstRunAt, '--until', secondRunAt]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(restored(result)).toBe(firstRun.length);
+    expect(result.stdout).toContain(`in ${Math.ceil(firstRun.length / 3)} batch(es)`);
+    expect(result.stderr).toContain('the next full pass (fullEvery, or run --full) archives them again');
+
+    const tableAfter = await tableRows(db);
+    for (const row of firstRun) expect(tableAfter.get(row.id)).toBe(row.row);
+    expect(tableAfter.size).toBe(tableBefore.size + firstRun.length);
+    for (const [id, row] of tableBefore) expect(tableAfter.get(id)).toBe(row);
+    // The rest is still archived, untouched (archived_at included).
+    const archiveAfter = await archiveRows(db);
+    const moved = new Set(firstRun.map((r) => r.id));
+    expect(archiveAfter).toEqual(new Map([...archived].filter(([id]) => !moved.has(id))));
+    const [log] = (await restore(['--dry-run'])).stdout.split('\n').filter((l) => l.startsWith('{'));
+    expect(JSON.parse(log ?? '{}')).toMatchObject({
+      job: JOB,
+      dryRun: true,
+      wouldRestore: archiveAfter.size,
+    });
+  });
+
+  it('a run after the restore: an incremental pass leaves the restored rows, a full pass archives them again', async () => {
+    const back = firstRun.map((r) => r.id);
+    await run();
+    const table = await tableRows(db);
+    expect(back.filter((id) => !table.has(id))).toEqual([]);
+    await run(['--full']);
+    const archive = await archiveRows(db);
+    expect(back.filter((id) => !archive.has(id))).toEqual([]);
+    for (const row of firstRun) expect(archive.get(row.id)?.row).toBe(row.row);
+    archived = archive;
+  });
+
+  it('by key, and by key within a window: that object only', async () => {
+    const ticket5 = [...archived.values()].filter((r) => r.ticket === 5);
+    expect(ticket5).toHaveLength(5);
+    const byKey = await restore(['--key', '5']);
+    expect(byKey.code, byKey.stderr).toBe(0);
+    expect(restored(byKey)).toBe(5);
+    expect(byKey.stdout).toContain('(ticket_id = 5)');
+    let table = await tableRows(db);
+    for (const row of ticket5) expect(table.get(row.id)).toBe(row.row);
+    let archive = await archiveRows(db);
+    expect([...archive.values()].filter((r) => r.ticket === 5)).toEqual([]);
+    expect(archive.size).toBe(archived.size - 5);
+
+    // Ticket 1 was archived by the second run (its March rows) and again by the last full
+    // pass (its January rows, restored above): only the March ones are before that pass.
+    const [lastPass] = await db.query<{ at: string }>(
+      `SELECT min(archived_at)::text AS at FROM ${ARCHIVE} WHERE ticket_id = 1 AND start_date < '2024-02-01'`,
+    );
+    const march = [...archive.values()].filter((r) => r.ticket === 1 && r.archivedAt < (lastPass?.at ?? ''));
+    expect(march).toHaveLength(5);
+    const within = await restore(['--key', '1', '--until', lastPass?.at ?? '']);
+    expect(within.code, within.stderr).toBe(0);
+    expect(restored(within)).toBe(5);
+    table = await tableRows(db);
+    for (const row of march) expect(table.get(row.id)).toBe(row.row);
+    const left = archive;
+    archive = await archiveRows(db);
+    const moved = new Set(march.map((r) => r.id));
+    expect(archive).toEqual(new Map([...left].filter(([id]) => !moved.has(id))));
+    expect([...archive.values()].filter((r) => r.ticket === 1)).toHaveLength(5);
+  });
+
+  it('refused input: exit 2 naming the option, the value and what was expected; nothing changed', async () => {
+    const before = await fingerprint(db);
+    for (const [args, parts] of [
+      [
+        ['--key', '1', '--key', '2'],
+        ['invalid --key: got 2 --key value(s) ("1", "2"); expected 1', '"ticket_id"'],
+      ],
+      [
+        ['--key', 'one'],
+        [
+          'invalid --key: got "one" (the 1st --key, for column "ticket_id"); expected a value of type integer',
+        ],
+      ],
+      [
+        ['--since', 'last tuesday'],
+        ['invalid --since: got "last tuesday"; expected a time PostgreSQL reads as timestamptz'],
+      ],
+      [['--until', '2026-13-01'], ['invalid --until: got "2026-13-01"']],
+      [
+        ['--since', '2026-12-02', '--until', '2026-12-01'],
+        ['invalid --since/--until', 'expected --since before --until'],
+      ],
+      [
+        ['--since', '2026-12-01 00:00+00', '--until', '2026-12-01 01:00+01'],
+        ['expected --since before --until'],
+      ],
+      [['--key'], ["restore: Option '--key <value>' argument missing"]],
+    ] as const) {
+      const result = await restore([...args]);
+      expect(result.code, result.stdout + result.stderr).toBe(2);
+      for (const part of parts) expect(result.stderr).toContain(part);
+      expect(result.stdout).not.toMatch(/restored/);
+    }
+    expect(await fingerprint(db)).toBe(before);
+  });
+
+  it('a delete-mode job has nothing to restore: exit 2, nothing changed', async () => {
+    const before = await fingerprint(db);
+    const deleting = files.write({
+      name: 'deleting',
+      table: TABLE,
+      key: ['ticket_id'],
+      orderBy: ['start_date', 'id'],
+      compare: ['status'],
+    });
+    const result = await runCli(['restore', '--jobs', deleting, '--job', 'deleting'], env());
+    expect(result.code, result.stdout + result.stderr).toBe(2);
+    expect(result.stderr).toContain('restore: job "deleting"');
+    expect(result.stderr).toContain('is in delete mode');
+    expect(result.stderr).toContain('expected a job in archive mode');
+    expect(await fingerprint(db)).toBe(before);
+  });
+
+  it('an archive whose columns no longer match the table: exit 2 with the fix, nothing changed', async () => {
+    await db.query(`ALTER TABLE ${ARCHIVE} ADD COLUMN note text`);
+    let before = await fingerprint(db);
+    const extra = await restore([]);
+    expect(extra.code, extra.stdout + extra.stderr).toBe(2);
+    expect(extra.stderr).toContain('has column(s) "note" that public.ticket_status no longer has');
+    expect(extra.stderr).toContain(`ALTER TABLE "public"."ticket_status_archive" DROP COLUMN "note";`);
+    expect(await fingerprint(db)).toBe(before);
+    await db.query(`ALTER TABLE ${ARCHIVE} DROP COLUMN note; ALTER TABLE ${TABLE} ADD COLUMN note text`);
+    before = await fingerprint(db);
+    const lacking = await restore([]);
+    expect(lacking.code, lacking.stdout + lacking.stderr).toBe(2);
+    expect(lacking.stderr).toContain('lacks column(s) "note" of public.ticket_status');
+    expect(lacking.stderr).toContain(`ALTER TABLE "public"."ticket_status_archive" ADD COLUMN "note" text;`);
+    expect(await fingerprint(db)).toBe(before);
+    await db.query(`ALTER TABLE ${TABLE} DROP COLUMN note`);
+  });
+
+  it('while a run holds the job: exit 1, nothing restored; then the lease is free again', async () => {
+    const holder = await holdLease(db, JOB);
+    let before: string;
+    try {
+      before = await fingerprint(db);
+      const result = await restore([]);
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      expect(result.stderr).toContain(`a run holds job "${JOB}"`);
+      expect(result.stderr).toContain('nothing was restored');
+      expect(await fingerprint(db)).toBe(before);
+      // A dry run still counts, and says the count may change.
+      const dry = await restore(['--dry-run']);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dry.stderr).toContain(`a run holds job "${JOB}" now`);
+    } finally {
+      await holder.end();
+    }
+    await db.query('DELETE FROM status_reconciler.lease');
+    const all = await archiveRows(db);
+    const result = await restore([]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(restored(result)).toBe(all.size);
+    const table = await tableRows(db);
+    for (const row of all.values()) expect(table.get(row.id)).toBe(row.row);
+    expect((await archiveRows(db)).size).toBe(0);
+    expect(await db.query('SELECT job FROM status_reconciler.lease')).toEqual([]); // given back
+  });
+});
