@@ -23,6 +23,14 @@ export function historyTablePrivileges(job: Job): string[] {
 /** The archive table: filled by INSERT ... SELECT FROM the deleted rows; SELECT for readers of it. */
 export const ARCHIVE_TABLE_PRIVILEGES = ['SELECT', 'INSERT'];
 
+/**
+ * What `restore` needs beyond a run's grants, in archive mode: it deletes the rows it moves
+ * from the archive and inserts them into the history table, in one statement
+ * (src/sql/restore.ts). `history` only reads both tables, which a run's grants allow already.
+ */
+export const RESTORE_HISTORY_TABLE_PRIVILEGES = ['INSERT'];
+export const RESTORE_ARCHIVE_TABLE_PRIVILEGES = ['DELETE'];
+
 /** The state table only read by the reconciler: its migrations are the administrator's record. */
 export const READ_ONLY_STATE_TABLES = new Set(['migrations']);
 export const STATE_TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];

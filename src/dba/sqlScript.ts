@@ -14,6 +14,8 @@ import {
   ARCHIVE_TABLE_PRIVILEGES,
   grantLine,
   historyTablePrivileges,
+  RESTORE_ARCHIVE_TABLE_PRIVILEGES,
+  RESTORE_HISTORY_TABLE_PRIVILEGES,
   STATE_TABLE_PRIVILEGES,
 } from './privileges.js';
 import { viewStatements } from './views.js';
@@ -102,6 +104,11 @@ export function roleDdl(jobs: Job[], role: string): string {
     need(job.table, historyTablePrivileges(job));
     if (job.mode === 'archive' && job.archiveTable) need(job.archiveTable, ARCHIVE_TABLE_PRIVILEGES);
   }
+  const archiving = jobs.filter((j) => j.mode === 'archive' && j.archiveTable);
+  const restoreGrants = archiving.flatMap((j) => [
+    grantLine(RESTORE_HISTORY_TABLE_PRIVILEGES, `TABLE ${qualified(j.table)}`, role),
+    grantLine(RESTORE_ARCHIVE_TABLE_PRIVILEGES, `TABLE ${qualified(j.archiveTable as QualifiedName)}`, role),
+  ]);
   const state = ident(STATE_SCHEMA);
   const create = `
 BEGIN
@@ -122,6 +129,14 @@ GRANT pg_read_all_stats TO ${ident(role)};`,
 -- The archive tables: insert (and read).
 ${[...schemas].map((s) => grantLine(['USAGE'], `SCHEMA ${ident(s)}`, role)).join('\n')}
 ${[...tables.values()].map((t) => grantLine(t.privileges, `TABLE ${qualified(t.name)}`, role)).join('\n')}`,
+    ...(restoreGrants.length > 0
+      ? [
+          `-- \`status-reconciler restore\` (archive mode): it moves archived rows back, deleting them from the
+-- archive and inserting them into the history table. (\`history\` only reads both: granted above.)
+-- A run needs neither: revoke them from a role that only runs, and restore as another one.
+${restoreGrants.join('\n')}`,
+        ]
+      : []),
     `-- Its own state: checkpoints, totals, gap histogram, run history (and run_history's id sequence).
 -- The migrations table is the administrator's record of this script: the reconciler only reads it.
 ${grantLine(['USAGE'], `SCHEMA ${state}`, role)}

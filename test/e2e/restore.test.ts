@@ -10,6 +10,7 @@ import { runCli, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { holdLease } from '../helpers/history.js';
 import { jobFiles } from '../helpers/jobFiles.js';
+import { createLoginRole } from '../helpers/loginRole.js';
 
 /*
  * A history table with what an exact restore must carry: a GENERATED ALWAYS identity id
@@ -334,5 +335,92 @@ describe('restore', () => {
     for (const row of all.values()) expect(table.get(row.id)).toBe(row.row);
     expect((await archiveRows(db)).size).toBe(0);
     expect(await db.query('SELECT job FROM status_reconciler.lease')).toEqual([]); // given back
+  });
+});
+
+describe('restore with a composite key, as the role `sql` grants', () => {
+  let db: TestDatabase;
+  const files = jobFiles();
+
+  beforeAll(async () => {
+    db = await createTestDatabase('e2e_restore_role');
+  });
+  afterAll(async () => {
+    files.cleanup();
+    await db?.drop();
+  });
+
+  it('the grants of `sql --role` are enough for run, history and restore; restore is exact per (tenant, object)', async () => {
+    await db.query(`CREATE TABLE public.tenant_status (
+        id bigserial PRIMARY KEY, tenant text NOT NULL, object_id integer NOT NULL,
+        status_id integer, start_date timestamptz NOT NULL);
+      CREATE INDEX ON public.tenant_status (tenant, object_id, start_date, id);
+      CREATE INDEX ON public.tenant_status USING brin (start_date);
+      INSERT INTO public.tenant_status (tenant, object_id, status_id, start_date) VALUES
+        ('acme', 1, 1, '2024-01-01'), ('acme', 1, 1, '2024-01-02'), ('acme', 1, 2, '2024-01-03'),
+        ('acme', 1, 2, '2024-01-04'), ('acme', 2, 1, '2024-01-01'), ('acme', 2, 1, '2024-01-02'),
+        ('zeta', 1, 1, '2024-01-01'), ('zeta', 1, 1, '2024-01-02');`);
+    const path = files.write({
+      name: 'tenant-status',
+      table: 'public.tenant_status',
+      key: ['tenant', 'object_id'],
+      orderBy: ['start_date', 'id'],
+      compare: ['status_id'],
+      mode: 'archive',
+      archiveTable: 'public.tenant_status_archive',
+      settleSeconds: 0,
+    });
+    const role = await createLoginRole(db, 'sr_restore');
+    try {
+      const sql = await runCli(['sql', '--jobs', path, '--role', role.name], {});
+      expect(sql.code, sql.stderr).toBe(0);
+      expect(sql.stdout).toContain(`GRANT INSERT ON TABLE "public"."tenant_status" TO "${role.name}";`);
+      expect(sql.stdout).toContain(
+        `GRANT DELETE ON TABLE "public"."tenant_status_archive" TO "${role.name}";`,
+      );
+      await db.query(sql.stdout);
+      const asRole = { DATABASE_URL: role.url, LOG_LEVEL: 'warn' };
+      const run = await runCli(['run', '--jobs', path], asRole);
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const archive = await db.query<{ id: string; row: string }>(
+        `SELECT id::text AS id, ROW(id, tenant, object_id, status_id, start_date)::text AS row
+           FROM public.tenant_status_archive ORDER BY id`,
+      );
+      expect(archive.map((r) => r.id)).toEqual(['2', '4', '6', '8']);
+
+      const history = await runCli(
+        ['history', '--jobs', path, '--job', 'tenant-status', '--key', 'acme', '--key', '1', '--json'],
+        asRole,
+      );
+      expect(history.code, history.stderr).toBe(0);
+      const rows = JSON.parse(history.stdout) as { id: number; archived: boolean }[];
+      expect(rows.map((r) => [r.id, r.archived])).toEqual([
+        [1, false],
+        [2, true],
+        [3, false],
+        [4, true],
+      ]);
+
+      const result = await runCli(
+        ['restore', '--jobs', path, '--job', 'tenant-status', '--key', 'acme', '--key', '1'],
+        asRole,
+      );
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      expect(result.stdout).toContain('restored 2 row(s)');
+      expect(result.stdout).toContain('(tenant = acme, object_id = 1)');
+      const back = await db.query<{ id: string; row: string }>(
+        `SELECT id::text AS id, ROW(id, tenant, object_id, status_id, start_date)::text AS row
+           FROM public.tenant_status WHERE id IN (2, 4) ORDER BY id`,
+      );
+      expect(back).toEqual(archive.filter((r) => r.id === '2' || r.id === '4'));
+      const left = await db.query<{ id: string }>(
+        'SELECT id::text AS id FROM public.tenant_status_archive ORDER BY id',
+      );
+      expect(left.map((r) => r.id)).toEqual(['6', '8']);
+    } finally {
+      await db.drop();
+      db = undefined as unknown as TestDatabase;
+      await role.drop();
+    }
   });
 });
