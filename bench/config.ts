@@ -37,12 +37,20 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 
-export type Layout = 'index' | 'pk' | 'pkbrin' | 'brin' | 'include';
+export type Layout = 'index' | 'pk' | 'pkbrin' | 'brin' | 'include' | 'parted';
 
 const SCAN_INDEX = (t: string) => `CREATE INDEX ON ${t} (object_id, start_date, id)`;
 const BRIN_INDEX = (t: string) => `CREATE INDEX ON ${t} USING brin (start_date)`;
 
-export const LAYOUTS: Record<Layout, { title: string; indexSql: (table: string) => string[] }> = {
+export const LAYOUTS: Record<
+  Layout,
+  {
+    title: string;
+    indexSql: (table: string) => string[];
+    /** PARTITION BY RANGE (start_date) into this many partitions of equal width over the data. */
+    partitions?: number;
+  }
+> = {
   index: {
     title: 'pk + btree (object_id, start_date, id), as in the design',
     indexSql: (t) => [SCAN_INDEX(t)],
@@ -62,6 +70,13 @@ export const LAYOUTS: Record<Layout, { title: string; indexSql: (table: string) 
   include: {
     title: 'pk + btree (object_id, start_date, id) INCLUDE (status_id) + brin (start_date)',
     indexSql: (t) => [`CREATE INDEX ON ${t} (object_id, start_date, id) INCLUDE (status_id)`, BRIN_INDEX(t)],
+  },
+  // Issue #11: what partition pruning buys (12 partitions over the data's 30 days: "monthly"
+  // partitions of a year's history, at the bench's scale).
+  parted: {
+    title: '12 range partitions on start_date, pk (id, start_date) + btree (object_id, start_date, id)',
+    indexSql: (t) => [SCAN_INDEX(t)],
+    partitions: 12,
   },
 };
 

@@ -122,7 +122,12 @@ export async function freshCopy(c: pg.Client, layout: Layout): Promise<void> {
   // The primary key is added after the load (one index build, not 10M inserts into a btree),
   // and the load reads bench_src in id order through its primary key (no sort): at 10M rows
   // a copy takes seconds, not minutes. The result is the same table as with the key declared.
-  await c.query(`CREATE TABLE ${TABLE} (id bigserial, object_id int, status_id int, start_date timestamptz)`);
+  const partitions = LAYOUTS[layout].partitions;
+  await c.query(
+    `CREATE TABLE ${TABLE} (id bigserial, object_id int, status_id int, start_date timestamptz)` +
+      (partitions ? ' PARTITION BY RANGE (start_date)' : ''),
+  );
+  if (partitions) await createPartitions(c, partitions);
   await c.query(`BEGIN`);
   try {
     await c.query(`SET LOCAL enable_sort = off`);
@@ -135,13 +140,35 @@ export async function freshCopy(c: pg.Client, layout: Layout): Promise<void> {
     await c.query(`ROLLBACK`);
     throw error;
   }
-  await c.query(`ALTER TABLE ${TABLE} ADD PRIMARY KEY (id)`);
+  // A partitioned table's primary key must hold the partition key.
+  await c.query(`ALTER TABLE ${TABLE} ADD PRIMARY KEY (id${partitions ? ', start_date' : ''})`);
   await c.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), (SELECT max(id) FROM ${TABLE}))`, [TABLE]);
   for (const statement of LAYOUTS[layout].indexSql(TABLE)) await c.query(statement);
   await vacuumUntilAllVisible(c);
   await c.query(`CHECKPOINT`).catch(() => undefined); // the copy's writes out of the way, if we may
   // Read once, so that no contender pays for a cold cache the others do not.
   await c.query(`SELECT count(*), sum(status_id) FROM ${TABLE}`);
+}
+
+/**
+ * `partitions` range partitions of equal width from the earliest to the latest start_date of
+ * bench_src, and a DEFAULT one for the rows added later (incremental and steady state).
+ */
+async function createPartitions(c: pg.Client, partitions: number): Promise<void> {
+  const span = await one<{ lo: string; hi: string }>(
+    c,
+    `SELECT min(start_date)::text AS lo, (max(start_date) + interval '1 microsecond')::text AS hi FROM bench_src`,
+  );
+  for (let i = 0; i < partitions; i += 1) {
+    await c.query(
+      `CREATE TABLE ${TABLE}_p${i} PARTITION OF ${TABLE} FOR VALUES
+         FROM ($1::timestamptz + ($2::timestamptz - $1::timestamptz) * ${i} / ${partitions})
+         TO   ($1::timestamptz + ($2::timestamptz - $1::timestamptz) * ${i + 1} / ${partitions})`
+        .replace(/\$1/g, `'${span.lo}'`)
+        .replace(/\$2/g, `'${span.hi}'`),
+    );
+  }
+  await c.query(`CREATE TABLE ${TABLE}_rest PARTITION OF ${TABLE} DEFAULT`);
 }
 
 /**
@@ -155,7 +182,9 @@ async function vacuumUntilAllVisible(c: pg.Client): Promise<void> {
     await c.query(`VACUUM (ANALYZE) ${TABLE}`);
     const row = await one<{ pages: number; visible: number }>(
       c,
-      `SELECT relpages AS pages, relallvisible AS visible FROM pg_class WHERE oid = $1::regclass`,
+      // (the leaves of a partitioned table: its own pg_class row has no pages)
+      `SELECT sum(relpages)::int AS pages, sum(relallvisible)::int AS visible FROM pg_class
+        WHERE oid IN (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf)`,
       [TABLE],
     );
     if (row.visible >= row.pages) return;
