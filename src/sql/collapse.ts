@@ -43,7 +43,7 @@ function predecessorSubquery(plan: JobPlan, columns: string): string {
   if (plan.predecessorLookup === 'history') {
     return `(
       SELECT ${columns} FROM ${t} p
-       WHERE p.tableoid = t.ptoid AND p.ctid = t.ptid AND ${before}
+       WHERE p.tableoid = t.sr_ptoid AND p.ctid = t.sr_ptid AND ${before}
        FOR SHARE OF p
     ) p`;
   }
@@ -131,7 +131,7 @@ export function collapseStatement(
     from = 'locked t';
     values = history.values;
     handled = history.handled;
-    row = { ord: 't.ord', table: 't.toid', tid: 't.tid' };
+    row = { ord: 't.sr_ord', table: 't.sr_toid', tid: 't.sr_tid' };
   } else if (source.kind === 'locked') {
     const locked = lockedRowsFrom(plan);
     from = locked.from;

@@ -44,8 +44,9 @@ export interface HistoryCtes {
 }
 
 /**
- * The CTEs up to `locked` (columns ord, toid, tid, ptoid, ptid and every column of the
- * table). `held`: the places locked by an earlier statement of the batch (a referenced
+ * The CTEs up to `locked` (every column of the table, and sr_ord, sr_toid, sr_tid, sr_ptoid,
+ * sr_ptid: the place, partition and ctid of the row and of its predecessor, named so that no
+ * column of the table can take their names: review of #10, a column named "tid"). `held`: the places locked by an earlier statement of the batch (a referenced
  * table); only they may go. Without it this statement takes the locks.
  */
 export function historyCtes(plan: JobPlan, stretches: Stretches, held?: readonly LockedRow[]): HistoryCtes {
@@ -112,10 +113,10 @@ export function historyCtes(plan: JobPlan, stretches: Stretches, held?: readonly
   ) x
    WHERE x.side = 1 AND x.htoid = x.toid AND x.htid = x.tid AND x.ptime >= x.sf${heldFilter}
 ), locked AS MATERIALIZED (
-  SELECT x.ord, x.ptoid, x.ptid, t.*
+  SELECT x.ord AS sr_ord, x.ptoid AS sr_ptoid, x.ptid AS sr_ptid, t.*
     FROM placed x
     CROSS JOIN LATERAL (
-      SELECT t.tableoid AS toid, t.ctid AS tid, ${columns} FROM ${t} t
+      SELECT t.tableoid AS sr_toid, t.ctid AS sr_tid, ${columns} FROM ${t} t
        WHERE t.tableoid = x.toid AND t.ctid = x.tid AND ${sameRow}
        ${lock}
     ) t
@@ -123,6 +124,6 @@ export function historyCtes(plan: JobPlan, stretches: Stretches, held?: readonly
   return {
     ctes,
     values,
-    handled: `ARRAY(SELECT ord FROM b EXCEPT (SELECT ord FROM placed EXCEPT SELECT ord FROM locked) ORDER BY 1)`,
+    handled: `ARRAY(SELECT ord FROM b EXCEPT (SELECT ord FROM placed EXCEPT SELECT sr_ord FROM locked) ORDER BY 1)`,
   };
 }

@@ -110,6 +110,16 @@ describe.each(['index', 'pk', 'pkbrin'] as const)(
       expect(await remaining()).toEqual([ids.H, ids.D1, ids.X, ids.D2]);
     });
 
+    // Review of #10: the statement's own columns once shared names a table's columns may have.
+    it("columns named like the statement's own (ord, toid, tid, ptoid, ptid): both go", async () => {
+      const ids = await seed(layout);
+      await db.query(`ALTER TABLE object_status ADD COLUMN ord int, ADD COLUMN toid int, ADD COLUMN tid text,
+        ADD COLUMN ptoid int, ADD COLUMN ptid text, ADD COLUMN sf text`);
+      const plan = await planJob(writer, job);
+      expect(await batch(plan, await scanDuplicates(plan))).toBe(2);
+      expect(await remaining()).toEqual([ids.H, ids.X]);
+    });
+
     it('both in one batch: both go', async () => {
       const ids = await seed(layout);
       const plan = await planJob(writer, job);
