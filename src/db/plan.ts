@@ -42,6 +42,11 @@ export interface JobPlan {
    *   duplicates' objects in one pass over the table and takes the row before each there.
    */
   predecessorLookup: PredecessorLookup;
+  /**
+   * The table is distributed by Citus (src/sql/citus.ts) by this column of the key (its place
+   * in `key`): every batch is split by shard and routed to it. Undefined: plain PostgreSQL.
+   */
+  citus?: { column: ColumnInfo; keyIndex: number };
 }
 
 export type PredecessorLookup = 'order' | 'history';

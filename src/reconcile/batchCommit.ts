@@ -10,6 +10,7 @@ import {
   tableStateStatement,
 } from '../sql/batchLocks.js';
 import type { DuplicateRef, LockedRow } from '../sql/batchRows.js';
+import { moveStatement, shardsStatement } from '../sql/citus.js';
 import { collapseStatement, type CollapseRow, type Stretches } from '../sql/collapse.js';
 import { stretchRangesStatement, type TimeRange } from '../sql/stretch.js';
 import { emptyGapCounts } from '../sql/gapBuckets.js';
@@ -159,6 +160,27 @@ async function readStretches(
 }
 
 /**
+ * The batch's places grouped by Citus shard (one group off Citus): each group's statements
+ * name only that shard, so that Citus sends each whole to the shard's worker.
+ */
+async function shardGroups(
+  c: pg.ClientBase,
+  plan: JobPlan,
+  duplicates: readonly DuplicateRef[],
+): Promise<number[][]> {
+  const all = duplicates.map((_, i) => i);
+  if (plan.citus === undefined) return [all];
+  const { rows } = await c.query<{ shard: string }>(shardsStatement(plan, duplicates));
+  const groups = new Map<string, number[]>();
+  rows.forEach((row, i) => {
+    const group = groups.get(row.shard) ?? [];
+    group.push(i);
+    groups.set(row.shard, group);
+  });
+  return [...groups.values()];
+}
+
+/**
  * One attempt at a batch, in one short transaction (lock_timeout and statement_timeout
  * set), statement by statement:
  * 1. renew the lease (first: a runner that lost it commits nothing);
@@ -194,17 +216,34 @@ export async function attemptBatch(
     if (problems.length > 0) throw unreadableReferenceError(plan, problems);
     await expectTableAsPlanned(c, plan);
 
-    const stretches = await readStretches(c, plan, duplicates);
     let result: CollapseRow;
     let busy: number[];
     if (references.length === 0) {
-      // One statement locks, re-verifies and removes (src/sql/collapse.ts, CollapseSource).
-      const { rows } = await c.query<CollapseRow>(
-        collapseStatement(plan, { kind: 'lockHere', batch: duplicates }, references, stretches),
-      );
-      result = rows[0] as CollapseRow;
-      busy = await lockedByOthers(c, plan, duplicates, result.locked ?? []);
+      // One statement locks, re-verifies and removes (src/sql/collapse.ts, CollapseSource);
+      // on Citus one per shard of the batch, each sent whole to its worker (src/sql/citus.ts).
+      result = { removed: 0, referenced: [], byReference: [], locked: null };
+      busy = [];
+      for (const places of await shardGroups(c, plan, duplicates)) {
+        const group = places.map((i) => duplicates[i] as DuplicateRef);
+        const stretches = await readStretches(c, plan, group);
+        const { rows } = await c.query<CollapseRow>(
+          collapseStatement(plan, { kind: 'lockHere', batch: group }, references, stretches),
+        );
+        const row = rows[0] as CollapseRow;
+        if (row.doomed !== undefined && row.doomed.length > 0) {
+          // Archive mode on Citus: the judged rows move in a statement of their own.
+          const doomed = row.doomed.map((i) => group[i] as DuplicateRef);
+          const moved = await c.query<{ removed: number }>(moveStatement(plan, doomed, row.repeated ?? []));
+          row.removed = moved.rows[0]?.removed ?? 0;
+        }
+        result.removed += row.removed;
+        result.referenced.push(...row.referenced.map((i) => places[i] as number));
+        busy.push(
+          ...(await lockedByOthers(c, plan, group, row.locked ?? [])).map((i) => places[i] as number),
+        );
+      }
     } else {
+      const stretches = await readStretches(c, plan, duplicates);
       const { rows: held } = await c.query<LockedRow>(lockTargetsStatement(plan, duplicates));
       busy = await lockedByOthers(
         c,

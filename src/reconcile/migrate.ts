@@ -29,13 +29,18 @@ export async function migrate(client: pg.ClientBase): Promise<number> {
     // waited for it may still look at the catalog from before the other one committed, and
     // fail creating what now exists (seen behind PgBouncer: 5 of 30 triples of runners).
     // Once the other has committed, the next attempt finds everything there.
-    if (!RACED.has((error as { code?: string }).code ?? '')) throw error;
+    if (!isCreationRace(error)) throw error;
     return migrateOnce(client);
   }
 }
 
 /** unique_violation (a catalog row), duplicate_schema, duplicate_table, duplicate_object. */
-const RACED = new Set(['23505', '42P06', '42P07', '42710']);
+export const RACED = new Set(['23505', '42P06', '42P07', '42710']);
+
+/** Whether an error is another session creating the same object at the same time. */
+export function isCreationRace(error: unknown): boolean {
+  return RACED.has((error as { code?: string }).code ?? '');
+}
 
 async function migrateOnce(client: pg.ClientBase): Promise<number> {
   const before = await appliedMigrations(client);

@@ -14,6 +14,7 @@ import { archiveProblems } from './checkArchive.js';
 import { rowSecurityProblems } from './checkRowSecurity.js';
 import { columnTypeProblems } from './checkTypes.js';
 import { choosePredecessorLookup } from './predecessorLookup.js';
+import { citusProblems, readCitus } from './citus.js';
 import { readReferences, referenceProblems } from './references.js';
 import { unfitError, type Unfit } from './unfit.js';
 
@@ -117,6 +118,7 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
     (await findTable(client, job.table)) as number,
     { key, orderBy },
   );
+  const citus = await readCitus(client, job, key);
   return {
     job,
     columns,
@@ -128,6 +130,7 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
     timeType: time.typeName as TimeType,
     archiveExists,
     predecessorLookup,
+    ...(citus === undefined ? {} : { citus }),
   };
 }
 
@@ -140,12 +143,14 @@ export async function readPlan(client: pg.ClientBase, job: Job): Promise<JobPlan
  * (references.ts). `check` prints each; `planJob` refuses.
  */
 export async function unfitProblems(client: pg.ClientBase, plan: JobPlan): Promise<Unfit[]> {
+  const references = await readReferences(client, plan);
   return [
     ...(await columnTypeProblems(client, plan.job)),
     ...(await archiveProblems(client, plan)),
     ...(await rowSecurityProblems(client, plan.job)),
     // Also re-checked by every batch (a constraint may be added while the pass runs).
-    ...referenceProblems(await readReferences(client, plan)),
+    ...referenceProblems(references),
+    ...(await citusProblems(client, plan, references.length)),
   ];
 }
 

@@ -1,6 +1,7 @@
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import type { DuplicateRef } from './batchRows.js';
+import { routeCondition } from './citus.js';
 import type { Statement } from './types.js';
 
 /*
@@ -94,7 +95,7 @@ function lockTargets(plan: JobPlan, batch: readonly DuplicateRef[], columns: str
     text: `SELECT b.ord, ${columns}
   FROM ${relation} JOIN ${qualified(plan.job.table)} t
     ON t.tableoid = b.toid AND t.ctid = b.tid AND ${sameRow(plan)}
- WHERE t.ctid = ANY (${tids})
+ WHERE t.ctid = ANY (${tids})${routeCondition(plan, 't', batch)}
    FOR UPDATE OF t SKIP LOCKED`,
     values,
   };
@@ -108,7 +109,7 @@ export function presentStatement(plan: JobPlan, batch: readonly DuplicateRef[]):
   const { relation, values } = batchRelation(plan, batch);
   return {
     text: `SELECT b.ord FROM ${relation}
- WHERE EXISTS (SELECT 1 FROM ${qualified(plan.job.table)} t WHERE ${sameRow(plan)})`,
+ WHERE EXISTS (SELECT 1 FROM ${qualified(plan.job.table)} t WHERE ${sameRow(plan)}${routeCondition(plan, 't', batch)})`,
     values,
   };
 }

@@ -1,6 +1,7 @@
 import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import { lockedTargetsRelation } from './batchLocks.js';
+import { routeCondition } from './citus.js';
 import { historyCtes, type Stretches } from './historyCollapse.js';
 import { lockedRowsFrom, lockedRowsValues, type DuplicateRef, type LockedRow } from './batchRows.js';
 import type { Reference } from './references.js';
@@ -18,6 +19,12 @@ export interface CollapseRow {
   byReference: number[];
   /** `lockHere`: the places in the batch of the rows it locked (the others are held or gone). */
   locked: number[] | null;
+  /**
+   * Archive mode on Citus (judgeOnly): the places of the re-verified duplicates, locked and not
+   * yet moved, and the id each repeats (text), for moveStatement (src/sql/citus.ts).
+   */
+  doomed?: number[];
+  repeated?: string[];
 }
 
 /**
@@ -31,7 +38,7 @@ export interface CollapseRow {
  * ctid; should it have changed since the statement began (updated, deleted, moved), locking
  * it finds the new version, whose ctid or values no longer match, and `t` is kept.
  */
-function predecessorSubquery(plan: JobPlan, columns: string): string {
+function predecessorSubquery(plan: JobPlan, columns: string, route: string): string {
   const t = qualified(plan.job.table);
   const keys = plan.key.map((c) => ident(c.name));
   const orders = plan.orderBy.map((c) => ident(c.name));
@@ -43,13 +50,13 @@ function predecessorSubquery(plan: JobPlan, columns: string): string {
   if (plan.predecessorLookup === 'history') {
     return `(
       SELECT ${columns} FROM ${t} p
-       WHERE p.tableoid = t.sr_ptoid AND p.ctid = t.sr_ptid AND ${before}
+       WHERE p.tableoid = t.sr_ptoid AND p.ctid = t.sr_ptid AND ${before}${route}
        FOR SHARE OF p
     ) p`;
   }
   return `(
       SELECT ${columns} FROM ${t} p
-       WHERE ${before}
+       WHERE ${before}${route}
        ORDER BY ${orders.map((o) => `p.${o} DESC`).join(', ')}
        LIMIT 1
        FOR SHARE
@@ -110,6 +117,10 @@ export function collapseStatement(
   references: readonly Reference[],
   stretches?: Stretches,
 ): Statement {
+  // Citus sends a statement whole to a shard's worker only without an INSERT ... SELECT in it
+  // (one makes Citus plan the statement in steps, and then refuse its ctid): in archive mode
+  // there the statement locks and judges, and moveStatement moves in a second one.
+  const judgeOnly = plan.citus !== undefined && plan.job.mode === 'archive';
   if (source.kind === 'lockHere' && references.length > 0) {
     throw new Error('a batch of a referenced table locks its rows before it removes them');
   }
@@ -151,7 +162,14 @@ export function collapseStatement(
     .join(' AND ');
   const flags = references.map((ref, i) => `,\n         ${referencedBy(ref, row)} AS r${i}`).join('');
   const anyFlag = references.length === 0 ? 'false' : references.map((_, i) => `d.r${i}`).join(' OR ');
-  const predecessor = predecessorSubquery(plan, `${predecessorCompare.join(', ')}, p.${last} AS repeated`);
+  // On Citus, every reference to the table names the batch's shard (src/sql/citus.ts).
+  const batch = source.kind === 'lockHere' ? source.batch : (stretches?.batch ?? []);
+  const route = (alias: string): string => routeCondition(plan, alias, batch);
+  const predecessor = predecessorSubquery(
+    plan,
+    `${predecessorCompare.join(', ')}, p.${last} AS repeated`,
+    route('p'),
+  );
 
   // ctid is unique only within one relation: on a partitioned table the partition
   // (tableoid) must match too, or a row at the same position in another partition goes.
@@ -169,6 +187,23 @@ export function collapseStatement(
     references.length === 0
       ? 'ARRAY[]::int4[]'
       : `ARRAY[${references.map((_, i) => `(SELECT count(*) FROM doomed d WHERE d.r${i})::int4`).join(', ')}]`;
+  const doomed = `
+WITH ${ctes}doomed AS MATERIALIZED (
+  SELECT ${row.ord} AS ord, ${row.table} AS doomed_table, ${row.tid} AS doomed_tid, p.repeated AS doomed_repeated${flags}
+    FROM ${from}
+    CROSS JOIN LATERAL ${predecessor}
+   WHERE ${where}${sameCompare}
+)`;
+  if (judgeOnly) {
+    return {
+      text: `${doomed}
+SELECT 0 AS removed, ARRAY[]::int4[] AS referenced, ${byReference} AS "byReference",
+       ${source.kind === 'lockHere' ? handled : 'NULL::int4[]'} AS locked,
+       ARRAY(SELECT d.ord FROM doomed d ORDER BY d.ord) AS doomed,
+       ARRAY(SELECT d.doomed_repeated::text FROM doomed d ORDER BY d.ord) AS repeated`,
+      values,
+    };
+  }
   return {
     text: `
 WITH ${ctes}doomed AS MATERIALIZED (
@@ -181,7 +216,7 @@ WITH ${ctes}doomed AS MATERIALIZED (
   -- its reader pulls, and a row this statement deleted can no longer be locked as the
   -- predecessor of the next (review of #10: duplicates left in long stretches).
   DELETE FROM ${t} t USING (SELECT * FROM doomed ORDER BY doomed_table, doomed_tid) d
-   WHERE t.tableoid = d.doomed_table AND t.ctid = d.doomed_tid AND NOT (${anyFlag})
+   WHERE t.tableoid = d.doomed_table AND t.ctid = d.doomed_tid AND NOT (${anyFlag})${route('t')}
   RETURNING ${returning}
 )${archive}
 SELECT (SELECT count(*) FROM gone)::int4 AS removed,

@@ -1,6 +1,7 @@
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import type { DuplicateRef, LockedRow } from './batchRows.js';
+import { routeCondition } from './citus.js';
 import { inRanges, type TimeRange } from './stretch.js';
 
 /*
@@ -97,7 +98,7 @@ export function historyCtes(plan: JobPlan, stretches: Stretches, held?: readonly
     FROM ${t} h
    WHERE (${keys.map((k) => `h.${k}`).join(', ')}) IN (SELECT ${kb.map((k) => `b.${k}`).join(', ')} FROM b)
      AND ${notNull}
-     AND ${ranges.condition}
+     AND ${ranges.condition}${routeCondition(plan, 'h', batch)}
   WINDOW w AS (${window})
 ), placed AS MATERIALIZED (
   SELECT x.* FROM (
@@ -117,7 +118,7 @@ export function historyCtes(plan: JobPlan, stretches: Stretches, held?: readonly
     FROM placed x
     CROSS JOIN LATERAL (
       SELECT t.tableoid AS sr_toid, t.ctid AS sr_tid, ${columns} FROM ${t} t
-       WHERE t.tableoid = x.toid AND t.ctid = x.tid AND ${sameRow}
+       WHERE t.tableoid = x.toid AND t.ctid = x.tid AND ${sameRow}${routeCondition(plan, 't', batch)}
        ${lock}
     ) t
 ), `;

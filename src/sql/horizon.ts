@@ -101,23 +101,22 @@ function lagInterval(plan: JobPlan): string {
  */
 export function horizonStatement(plan: JobPlan, storedCheckpoint: string | undefined): Statement {
   const exact = plan.time.type;
+  const sources = plan.citus === undefined ? LOCAL_SOURCES : CITUS_SOURCES;
   return {
     text: `
-WITH h AS (
+WITH ${sources.ctes}h AS (
   SELECT least(
     now() - make_interval(secs => $1),
-    (SELECT min(a.xact_start) FROM pg_catalog.pg_stat_activity a
+    (SELECT min(a.xact_start) FROM ${sources.activity} a
       WHERE a.datname = current_database()
-        AND a.pid <> pg_backend_pid()
+        AND ${sources.notSelf}
         AND a.backend_type IS DISTINCT FROM 'autovacuum worker'
         AND a.xact_start IS NOT NULL)
   ) AS at,
-  (SELECT x.gid FROM pg_catalog.pg_prepared_xacts x
-    WHERE x.database = current_database() ORDER BY x.prepared LIMIT 1) AS prepared_gid,
-  (SELECT min(x.prepared) FROM pg_catalog.pg_prepared_xacts x
-    WHERE x.database = current_database()) AS prepared_at,
-  (SELECT count(*) FROM pg_catalog.pg_stat_activity a
-    WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+  (SELECT x.gid FROM ${sources.prepared} x ORDER BY x.prepared LIMIT 1) AS prepared_gid,
+  (SELECT min(x.prepared) FROM ${sources.prepared} x) AS prepared_at,
+  (SELECT count(*) FROM ${sources.activity} a
+    WHERE a.datname = current_database() AND ${sources.notSelf}
       AND a.backend_type = 'client backend' AND (a.state IS NULL OR a.state = 'disabled'))::int AS hidden
 ), d AS (
   SELECT h.*, ${inColumnDomain(plan, 'h.at')} AS settled FROM h
@@ -139,6 +138,47 @@ FROM v`,
     values: [plan.job.settleSeconds, storedCheckpoint ?? null],
   };
 }
+
+/** Where the horizon reads transactions from: this server's views. */
+const LOCAL_SOURCES = {
+  ctes: '',
+  activity: 'pg_catalog.pg_stat_activity',
+  notSelf: 'a.pid <> pg_backend_pid()',
+  prepared: '(SELECT gid, prepared FROM pg_catalog.pg_prepared_xacts WHERE database = current_database())',
+};
+
+/**
+ * On Citus, every node's: writers may connect to any node, and their transactions show in
+ * citus_stat_activity, not in the coordinator's pg_stat_activity (measured: a dry run judged a
+ * row whose predecessor an open worker transaction then changed). Prepared transactions are
+ * read on every node (run_command_on_all_nodes); a node that does not answer counts as holding
+ * one. Citus's own two-phase commits prepare a transaction on each worker for milliseconds at
+ * every distributed commit: one is left out while the backend that started it (its gid is
+ * citus_<group>_<pid>_...) is still in a transaction begun no later, since that backend's
+ * xact_start holds the horizon for it already; one whose initiator is gone (a crashed
+ * coordinator, until Citus recovers it) counts like any other.
+ */
+const CITUS_SOURCES = {
+  ctes: `node_prepared AS (
+  SELECT r.success, r.result FROM run_command_on_all_nodes(
+    $q$SELECT coalesce(json_agg(json_build_object('gid', gid, 'prepared', prepared)), '[]')
+         FROM pg_catalog.pg_prepared_xacts WHERE database = current_database()$q$) r
+), all_prepared AS (
+  SELECT x->>'gid' AS gid, (x->>'prepared')::timestamptz AS prepared
+    FROM node_prepared r, json_array_elements(r.result::json) x WHERE r.success
+  UNION ALL
+  SELECT 'a node that did not answer', now() FROM node_prepared r WHERE NOT r.success
+), citus_prepared AS (
+  SELECT p.* FROM all_prepared p
+   WHERE NOT (p.gid ~ '^citus_[0-9]+_[0-9]+_' AND EXISTS (
+     SELECT 1 FROM citus_stat_activity a JOIN pg_dist_node n ON n.nodeid = a.nodeid
+      WHERE n.groupid = split_part(p.gid, '_', 2)::int AND a.pid = split_part(p.gid, '_', 3)::int
+        AND a.xact_start IS NOT NULL AND a.xact_start <= p.prepared))
+), `,
+  activity: 'citus_stat_activity',
+  notSelf: 'a.global_pid <> citus_backend_gpid()',
+  prepared: 'citus_prepared',
+};
 
 export interface HorizonRow {
   /** In the column's type, as text; '-infinity' while a prepared transaction holds a job without checkpoint. */
