@@ -33,14 +33,15 @@ const VIEWS = ['public.tracking_objectstatus_current', 'public.tracking_objectst
 const JOB_FILE = join(DJANGO_EXAMPLE, 'jobs', 'tracking-objectstatus.json');
 const WRITERS = 16;
 const OBJECTS = 12;
-const WRITE_SECONDS = Number(process.env.DJANGO_WRITE_SECONDS ?? 5);
+const WRITE_SECONDS = Number(process.env.DJANGO_WRITE_SECONDS ?? 6);
 /*
  * docs/django.md: settleSeconds at least twice (clock skew + the longest time from stamping a
- * row to committing it), in whole seconds. Here writers and server share one clock (skew 0) and
- * a late writer holds a stamped row at most 0.3 s before it commits (django_client.py): 1 s.
- * The test measures that time (a deferred trigger, as the guide shows) and checks it held.
+ * row to committing it), in whole seconds. Here writers and server share one clock (skew 0); a
+ * late writer holds a stamped row up to 0.3 s before it commits (django_client.py), measured
+ * 0.29-0.36 s on an idle machine and 0.55 s on a loaded one: twice that, rounded up, 2 s. The
+ * test measures that time (a deferred trigger, as the guide shows) and checks it held.
  */
-const SETTLE_SECONDS = 1;
+const SETTLE_SECONDS = 2;
 
 const tool = djangoPython();
 let db: TestDatabase;
