@@ -144,6 +144,7 @@ async function pass(
         lease,
         log,
         watch,
+        progress: options.progress,
       },
     );
     if (options.signal?.aborted) {

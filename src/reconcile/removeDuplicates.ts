@@ -5,7 +5,7 @@ import { estimatedRowsStatement, scanStatement, type ScanWindow } from '../sql/s
 import { BatchRemover } from './batchRemover.js';
 import type { Lease } from './lease.js';
 import type { PassCounts } from './passCounts.js';
-import { ProgressReporter } from './progress.js';
+import { ProgressReporter, type PassProgress } from './progress.js';
 import type { RunWatch } from './runWatch.js';
 import { streamScan } from './streamScan.js';
 
@@ -20,6 +20,8 @@ export interface RemoveOptions {
   log: Logger;
   /** What the pass waits for (the scan, a batch, the lease), for the stall warning and runTimeout. */
   watch: RunWatch;
+  /** Told of the scan's start and of each chunk (the terminal's progress bar). */
+  progress?: PassProgress | undefined;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function removeDuplicates(
       ? await watch.during('the row estimate', writer, () => estimatedRows(writer, plan))
       : undefined;
   const progress = new ProgressReporter(options.log, 5000, expected);
+  options.progress?.scanStarted(expected);
   const batches = watch.watched(new BatchRemover(writer, plan, counts, options.lease), writer, {
     add: 'a batch',
     flush: 'a batch',
@@ -86,6 +89,7 @@ export async function removeDuplicates(
         if (n !== null && n !== undefined) counts.examined(Number(n));
       }
       progress.maybeReport(counts);
+      options.progress?.progressed(counts);
       await batches.renewLeaseIfDue();
       if (options.signal?.aborted) break;
       // The writer holds the job's lock: once it is gone, stop rather than hold the snapshot.

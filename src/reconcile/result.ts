@@ -2,6 +2,7 @@ import type { Shard } from '../config/shard.js';
 import type { Logger } from '../log.js';
 import type { RunOutcome } from '../sql/totals.js';
 import type { GapHistogram } from './gapHistogram.js';
+import type { PassProgress } from './progress.js';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -11,6 +12,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Days of run_history to keep (default 30). */
   historyDays?: number;
+  /** Told of each pass as it goes (the terminal's progress bar). */
+  progress?: PassProgress;
 }
 
 export const DEFAULT_HISTORY_DAYS = 30;

@@ -114,7 +114,10 @@ export async function runJobs(
   const results: JobResult[] = [];
   for (const plan of plans) {
     if (options.signal?.aborted) break;
+    options.progress?.passStarted({ job: plan.job.name, shard: plan.job.shard, dryRun: options.dryRun });
     const result = await reconcileJob(database, plan, options);
+    // Before the summary line: a progress bar ends its line first.
+    options.progress?.passEnded(result);
     logSummary(options.logger, result);
     await options.afterJob?.(result);
     results.push(result);
