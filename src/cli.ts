@@ -16,7 +16,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 const HELP = `status-reconciler: collapse consecutive duplicate statuses in PostgreSQL history tables
 
 Usage:
-  status-reconciler run --jobs PATH [--job NAME]... [--dry-run] [--full] [SHARD]
+  status-reconciler run --jobs PATH [--job NAME]... [--dry-run] [--full] [--no-progress] [SHARD]
   status-reconciler serve --jobs PATH [--job NAME]... [SHARD]
   status-reconciler status --jobs PATH [--job NAME]... [--runs N] [SHARD]
   status-reconciler check --jobs PATH [--job NAME]...
@@ -47,6 +47,8 @@ Options:
   --job NAME    only this job (repeatable; history and restore take exactly one)
   --dry-run     change nothing; report what would be removed (restore: how many rows would move)
   --full        ignore the checkpoint and re-check every object
+  --no-progress run: no progress bar (else drawn on stderr when it is a terminal; colours
+                unless NO_COLOR is set)
   --runs N      status: how many recent runs to list per job (default 5)
   SHARD         --shard-index I --shard-count N: only the objects whose key hashes to shard I
                 of N (0 <= I < N), with a lease, checkpoint, run history and metrics of its

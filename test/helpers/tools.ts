@@ -15,6 +15,7 @@ const INSTALL: Record<string, string> = {
   prometheus: 'apt-get install -y --no-install-recommends prometheus',
   'prometheus-pushgateway': 'apt-get install -y --no-install-recommends prometheus-pushgateway',
   yamllint: 'apt-get install -y --no-install-recommends yamllint',
+  script: 'apt-get install -y bsdutils',
 };
 
 export function inCi(): boolean {
