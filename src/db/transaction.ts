@@ -50,19 +50,19 @@ export async function inShortTransaction<T>(
   timeouts: Timeouts,
   fn: (client: pg.ClientBase) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(
-    client,
-    'BEGIN ISOLATION LEVEL READ COMMITTED',
-    [
-      ...transactionSettings(timeouts.timeZone),
-      ['lock_timeout', `${timeouts.lockTimeoutMs}ms`],
-      ['statement_timeout', `${timeouts.statementTimeoutMs}ms`],
-      // A role's or database's transaction_timeout (PostgreSQL 17+) ends the whole session
-      // when it hits, not just the transaction: statement_timeout and lock_timeout bound ours.
-      ['transaction_timeout', '0'],
-    ],
-    fn,
-  );
+  return inTransaction(client, 'BEGIN ISOLATION LEVEL READ COMMITTED', batchSettings(timeouts), fn);
+}
+
+/** What inShortTransaction sets for its transaction. */
+export function batchSettings(timeouts: Timeouts): [string, string][] {
+  return [
+    ...transactionSettings(timeouts.timeZone),
+    ['lock_timeout', `${timeouts.lockTimeoutMs}ms`],
+    ['statement_timeout', `${timeouts.statementTimeoutMs}ms`],
+    // A role's or database's transaction_timeout (PostgreSQL 17+) ends the whole session
+    // when it hits, not just the transaction: statement_timeout and lock_timeout bound ours.
+    ['transaction_timeout', '0'],
+  ];
 }
 
 /**

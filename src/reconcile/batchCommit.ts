@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { formatName, jobStateKey } from '../config/job.js';
 import type { JobPlan } from '../db/plan.js';
 import { SQLSTATE } from '../db/sqlstate.js';
-import { inShortTransaction } from '../db/transaction.js';
+import { batchSettings, inShortTransaction } from '../db/transaction.js';
 import {
   lockTablesStatement,
   lockTargetsStatement,
@@ -10,7 +10,7 @@ import {
   tableStateStatement,
 } from '../sql/batchLocks.js';
 import type { DuplicateRef, LockedRow } from '../sql/batchRows.js';
-import { moveStatement, shardsStatement } from '../sql/citus.js';
+import { moveStatement, shardsStatement, workerSettingsStatements } from '../sql/citus.js';
 import { collapseStatement, type CollapseRow, type Stretches } from '../sql/collapse.js';
 import { stretchRangesStatement, type TimeRange } from '../sql/stretch.js';
 import { emptyGapCounts } from '../sql/gapBuckets.js';
@@ -204,6 +204,9 @@ export async function attemptBatch(
   counted: UncommittedCounts,
 ): Promise<AttemptOutcome> {
   return inShortTransaction(client, plan.job, async (c) => {
+    if (plan.citus !== undefined) {
+      for (const text of workerSettingsStatements(batchSettings(plan.job))) await c.query(text);
+    }
     await notHalved(lease.renewIn(c), "could not renew the job's lease within lockTimeoutMs");
     await notHalved(
       c.query(lockTablesStatement(plan)),

@@ -2,9 +2,7 @@ import { jobStateKey } from '../config/job.js';
 import type pg from 'pg';
 import type { JobPlan } from '../db/plan.js';
 import type { Logger } from '../log.js';
-import { createArchiveTableStatement } from '../sql/archiveTable.js';
-import { distributeArchiveStatement } from './citus.js';
-import { isCreationRace } from './migrate.js';
+import { createArchiveTable } from './archiveTable.js';
 import type { HorizonRow } from '../sql/horizon.js';
 import { checkpointHorizon, logBlockedRows } from './blockedRows.js';
 import { readStoredCheckpoint } from './checkpoint.js';
@@ -104,18 +102,7 @@ async function pass(
   let horizon: HorizonRow | undefined;
   try {
     if (!options.dryRun && job.mode === 'archive' && !plan.archiveExists) {
-      await watch.during('the archive table', connections.writer, async () => {
-        try {
-          await writer.query(createArchiveTableStatement(plan));
-        } catch (error) {
-          // Another runner's first run (another shard's) created it at the same moment: IF
-          // NOT EXISTS does not cover a creation still committing. It exists now.
-          if (!isCreationRace(error)) throw error;
-          return;
-        }
-        // On Citus, alongside the table: each move into it stays on the shard's worker.
-        if (plan.citus !== undefined) await writer.query(distributeArchiveStatement(plan));
-      });
+      await watch.during('the archive table', connections.writer, () => createArchiveTable(writer, plan));
     }
     // The stored checkpoint bounds the horizon while a prepared transaction exists, even
     // on a full pass; only an incremental pass starts from it.

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
 import type { DuplicateRef } from './batchRows.js';
@@ -98,4 +99,20 @@ SELECT (SELECT count(*) FROM gone)::int4 AS removed`,
       repeated,
     ],
   };
+}
+
+/**
+ * The batch's settings again as SET LOCAL, which Citus sends on to the workers (set_config,
+ * as every transaction of ours sets them, stays on the coordinator, and Citus passes on no SET
+ * unless citus.propagate_set_commands says so): without them a row lock on a worker made the
+ * batch wait out statement_timeout instead of lock_timeout, and the run failed where it should
+ * have halved the batch and gone on (review of #11).
+ */
+export function workerSettingsStatements(settings: readonly [string, string][]): string[] {
+  return [
+    `SET LOCAL citus.propagate_set_commands TO 'local'`,
+    ...settings
+      .filter(([name]) => name !== 'transaction_timeout')
+      .map(([name, value]) => `SET LOCAL ${ident(name)} TO ${pg.escapeLiteral(value)}`),
+  ];
 }

@@ -143,4 +143,43 @@ describe('Citus: a distributed table under writers on every node', () => {
       }
     }, 120_000);
   }
+
+  // Review of #11: lock_timeout was set on the coordinator only, so a row locked on a worker
+  // made the batch wait out statement_timeout and the whole run fail.
+  it('a predecessor locked on its worker: skipped within lockTimeoutMs, every other duplicate removed', async () => {
+    const c = cluster as CitusCluster;
+    await freshTable('delete');
+    await admin.query(`INSERT INTO object_status (object_id, status_id, start_date)
+      SELECT o, 1, now() - interval '1 hour' + i * interval '1 second' FROM generate_series(1, 10) o, generate_series(1, 3) i`);
+    const [{ node } = { node: '' }] = (
+      await admin.query<{ node: string }>(
+        `SELECT 'postgres://postgres@' || nodename || ':' || nodeport || '/postgres' AS node
+           FROM citus_shards WHERE table_name = 'object_status'::regclass
+            AND shardid = get_shard_id_for_distribution_column('object_status', 1)`,
+      )
+    ).rows;
+    expect(c.workerUrls).toContain(node);
+    const holder = new pg.Client({ connectionString: node });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        `SELECT id FROM object_status WHERE object_id = 1 ORDER BY start_date, id LIMIT 1 FOR NO KEY UPDATE`,
+      );
+      const job = makeJob({ settleSeconds: 0, lockTimeoutMs: 300, batchSize: 100 });
+      const started = Date.now();
+      const [result] = await runJobs({ connectionString: c.coordinatorUrl }, [job], {
+        dryRun: false,
+        full: true,
+        logger: silentLogger,
+      });
+      expect(result?.outcome).toBe('success');
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(result?.lockedSkipped).toBe(1);
+      expect(result?.duplicatesRemoved).toBe(19);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+  }, 60_000);
 });

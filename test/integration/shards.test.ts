@@ -205,3 +205,33 @@ describe('one shard, and a change of the shard count', () => {
     await expectCollapsedShadow(db, 'object_status', 'object_status_archive');
   });
 });
+
+describe('the shard of an object does not depend on session settings', () => {
+  it('a timestamptz key, two shards whose sessions differ in TimeZone: every object reconciled once', async () => {
+    await freshTable('plain');
+    await db.query(`CREATE TABLE ts_status (id bigserial PRIMARY KEY, at_key timestamptz NOT NULL, status_id int,
+        start_date timestamptz NOT NULL);
+      CREATE INDEX ON ts_status (at_key, start_date, id);
+      INSERT INTO ts_status (at_key, status_id, start_date)
+      SELECT '2026-03-29 00:30:00+00'::timestamptz + o * interval '17 minutes', 1,
+             now() - interval '1 day' + i * interval '1 second'
+        FROM generate_series(1, 100) o, generate_series(1, 2) i;`);
+    const tsJob = makeJob({ name: 'ts', table: 'public.ts_status', key: ['at_key'], settleSeconds: 0 });
+    let removed = 0;
+    for (const [index, zone] of [
+      [0, 'UTC'],
+      [1, 'Asia/Kolkata'],
+    ] as const) {
+      const [result] = await runJobs(
+        { ...db.config, options: `-c TimeZone=${zone}` },
+        [{ ...tsJob, shard: { index, count: 2 } }],
+        { dryRun: false, full: false, logger: silentLogger },
+      );
+      if (result?.outcome !== 'success') throw result?.error ?? new Error('no result');
+      removed += result.duplicatesRemoved;
+    }
+    expect(removed).toBe(100);
+    const [left] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ts_status`);
+    expect(left?.n).toBe('100');
+  });
+});
