@@ -39,10 +39,16 @@ export async function removeDuplicates(
 ): Promise<void> {
   const { writer, scanner } = connections;
   const { watch } = options;
-  const expected =
+  const estimate =
     window.from === undefined
       ? await watch.during('the row estimate', writer, () => estimatedRows(writer, plan))
       : undefined;
+  const expected = estimate?.rows;
+  // Where the scan's output is in the table, for the terminal's bar (rows examined are known
+  // only at each object's last row, which the scan sends after every duplicate): duplicates
+  // come in physical order, so the page of the latest one over the table's pages is the share
+  // of the table behind it. A partitioned table has no pages of its own: no such share.
+  let passed = 0;
   const progress = new ProgressReporter(options.log, 5000, expected);
   options.progress?.scanStarted(expected);
   const batches = watch.watched(new BatchRemover(writer, plan, counts, options.lease), writer, {
@@ -84,12 +90,20 @@ export async function removeDuplicates(
             tid: row[tid] as string,
             stretchFrom: row[stretchFrom] as string | null,
           });
+          if (estimate?.pages) {
+            const page = Number(/^\((\d+),/.exec(row[tid] as string)?.[1] ?? 0);
+            passed = Math.max(passed, Math.min(1, page / estimate.pages));
+          }
         }
         const n = row[examined];
         if (n !== null && n !== undefined) counts.examined(Number(n));
       }
       progress.maybeReport(counts);
-      options.progress?.progressed(counts);
+      options.progress?.progressed(
+        expected === undefined
+          ? counts
+          : { ...counts, rowsExamined: Math.max(counts.rowsExamined, Math.round(passed * expected)) },
+      );
       await batches.renewLeaseIfDue();
       if (options.signal?.aborted) break;
       // The writer holds the job's lock: once it is gone, stop rather than hold the snapshot.
@@ -108,8 +122,11 @@ export async function removeDuplicates(
   await batches.settle();
 }
 
-async function estimatedRows(writer: Connection, plan: JobPlan): Promise<number | undefined> {
-  const { rows } = await writer.client.query<{ n: string }>(estimatedRowsStatement(plan));
+async function estimatedRows(
+  writer: Connection,
+  plan: JobPlan,
+): Promise<{ rows: number; pages: number } | undefined> {
+  const { rows } = await writer.client.query<{ n: string; pages: number }>(estimatedRowsStatement(plan));
   const n = Number(rows[0]?.n);
-  return n > 0 ? n : undefined;
+  return n > 0 ? { rows: n, pages: Number(rows[0]?.pages ?? 0) } : undefined;
 }

@@ -201,10 +201,13 @@ export function openScanSnapshotStatements(timeZone: string | undefined, full: b
   ];
 }
 
-/** The planner's row estimate of the table (pg_class.reltuples), for a full pass's time left. */
+/**
+ * The planner's row and page estimates of the table (pg_class.reltuples, relpages), for a full
+ * pass's time left; a partitioned table's own row has no pages.
+ */
 export function estimatedRowsStatement(plan: JobPlan): Statement {
   return {
-    text: `SELECT greatest(reltuples, 0)::bigint::text AS n FROM pg_catalog.pg_class WHERE oid = $1::regclass`,
+    text: `SELECT greatest(reltuples, 0)::bigint::text AS n, relpages AS pages FROM pg_catalog.pg_class WHERE oid = $1::regclass`,
     values: [qualified(plan.job.table)],
   };
 }
