@@ -48,13 +48,20 @@ function logSummary(log: Logger, result: RestoreResult, filter: ArchiveFilter): 
  * delete-mode job, a --key or TIME the server does not read as its type; nothing changed.
  */
 export async function restoreCommand(argv: string[]): Promise<number> {
-  const { values, only, env, jobs } = parseJobsCommand('restore', RESTORE_USAGE, argv, {
+  const { values, only, env, jobs, shard } = parseJobsCommand('restore', RESTORE_USAGE, argv, {
     key: { type: 'string', multiple: true },
     since: { type: 'string' },
     until: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
   });
   const job = requireOneJob('restore', RESTORE_USAGE, only, jobs);
+  if (shard !== undefined) {
+    // The archive holds every shard's rows, and a restore's filter is by key and time only.
+    throw new ConfigError(
+      `restore: got shard ${shard.index} of ${shard.count} (--shard-index/--shard-count or SHARD_INDEX/SHARD_COUNT); ` +
+        'expected none: a restore takes the whole job, under its own lease, and refuses while any shard runs',
+    );
+  }
   if (job.mode !== 'archive' || !job.archiveTable) {
     throw new ConfigError(
       `restore: job "${job.name}" (${job.source}) is in delete mode: its duplicates were deleted, not archived, ` +

@@ -3,7 +3,12 @@ import { ConfigError } from '../config/errors.js';
 import type { Job } from '../config/job.js';
 import type { ColumnInfo, JobPlan } from '../db/plan.js';
 import { inReadTransaction } from '../db/transaction.js';
-import { castTextStatement, windowOrderedStatement, type ArchiveFilter } from '../sql/archiveFilter.js';
+import {
+  castTextStatement,
+  keyCastStatement,
+  windowOrderedStatement,
+  type ArchiveFilter,
+} from '../sql/archiveFilter.js';
 
 export type { ArchiveFilter };
 
@@ -63,18 +68,26 @@ async function cast(
 async function castKey(client: pg.ClientBase, command: string, plan: JobPlan, key: string[]): Promise<void> {
   for (const [i, value] of key.entries()) {
     const column = plan.key[i] as ColumnInfo;
-    await cast(
-      client,
-      plan.job,
-      column.type,
-      value,
-      (reason) =>
-        new ConfigError(
-          `${command}: invalid --key: got ${JSON.stringify(value)} (the ${ordinal(i + 1)} --key, for column ` +
-            `"${column.name}"); expected a value of type ${column.type}, the type of "${column.name}" in ` +
-            `the table (PostgreSQL says: ${reason}); nothing was changed`,
-        ),
-    );
+    const refused = (reason: string): ConfigError =>
+      new ConfigError(
+        `${command}: invalid --key: got ${JSON.stringify(value)} (the ${ordinal(i + 1)} --key, for column ` +
+          `"${column.name}"); expected a value of type ${column.type}, the type of "${column.name}" in ` +
+          `the table (${reason}); nothing was changed`,
+      );
+    let row: { value: string; exact: boolean } | undefined;
+    try {
+      const { rows } = await inReadTransaction(
+        client,
+        (c) => c.query<{ value: string; exact: boolean }>(keyCastStatement(column, value)),
+        plan.job.timeZone,
+      );
+      row = rows[0];
+    } catch (error) {
+      if (isDataException(error)) throw refused(`PostgreSQL says: ${(error as Error).message}`);
+      throw error;
+    }
+    if (row && !row.exact)
+      throw refused(`the column would store it as ${JSON.stringify(row.value)}, another key`);
   }
 }
 

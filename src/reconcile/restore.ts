@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { countArchivedStatement, restoreBatchStatement } from '../sql/restore.js';
 import type { ArchiveFilter } from './archiveFilter.js';
 import { Lease } from './lease.js';
+import { liveShardLeasesStatement } from '../sql/lease.js';
 import { migrate } from './migrate.js';
 
 export interface RestoreOptions {
@@ -90,8 +91,27 @@ export async function restoreArchived(
       if (options.signal?.aborted) throw new Error('interrupted by a signal after the batch in hand');
       const moved = await inShortTransaction(client, job, async (c) => {
         await lease.renewIn(c);
-        const { rowCount } = await c.query(restoreBatchStatement(plan, columns, filter, job.batchSize));
-        return rowCount ?? 0;
+        // A shard's run holds its own lease, not this one: checked at every batch.
+        const shards = await c.query<{ job: string; expiresAt: string }>(liveShardLeasesStatement(job.name));
+        if (shards.rows.length > 0) {
+          throw new Error(
+            `a sharded run of job "${job.name}" is going on (${shards.rows.map((r) => r.job).join(', ')}): ` +
+              'a restore now would move rows back while it archives them; restore again once it has finished',
+          );
+        }
+        const { rows: counted } = await c.query<{ deleted: number; inserted: number }>(
+          restoreBatchStatement(plan, columns, filter, job.batchSize),
+        );
+        const { deleted = 0, inserted = 0 } = counted[0] ?? {};
+        if (inserted !== deleted) {
+          // Thrown inside the transaction: the batch rolls back, and the rows stay archived.
+          throw new Error(
+            `${formatName(job.table)} took ${inserted} of the ${deleted} rows of a batch: a trigger returning NULL ` +
+              '(or sending rows to another table) or a rule on INSERT swallowed the others; nothing of this batch ' +
+              'was restored. Disable it for the restore (ALTER TABLE ... DISABLE TRIGGER), or move the rows by hand',
+          );
+        }
+        return deleted;
       });
       if (moved > 0) {
         rows += moved;

@@ -17,6 +17,20 @@ export function castTextStatement(type: string, value: string): Statement {
   return { text: `SELECT ($1::text)::${type}::text AS value`, values: [value] };
 }
 
+/**
+ * A --key value cast to its column's type (`value`), and whether the column's type keeps it
+ * whole (`exact`): a typmod truncates or rounds without a word (varchar(4) takes 'acmeXYZ' as
+ * 'acme', numeric(6,0) takes 1.4 as 1), and the command would then act on another object
+ * (review of #12). Compared with the value cast to the type without its modifier.
+ */
+export function keyCastStatement(column: { type: string; typeName: string }, value: string): Statement {
+  return {
+    text: `SELECT ($1::text)::${column.type}::text AS value,
+                  ($1::text)::${column.typeName} = ($1::text)::${column.type} AS exact`,
+    values: [value],
+  };
+}
+
 /** `ordered`: whether since comes before until, both as timestamptz. */
 export function windowOrderedStatement(since: string, until: string): Statement {
   return { text: `SELECT $1::timestamptz < $2::timestamptz AS ordered`, values: [since, until] };

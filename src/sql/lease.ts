@@ -69,3 +69,15 @@ export function releaseLeaseStatement(job: string, holder: string, token: string
     values: [job, holder, token],
   };
 }
+
+/**
+ * The live leases of a job's shards (src/config/shard.ts), any count: a restore, which takes
+ * the job's own lease, must not move rows back while a shard's run archives them.
+ */
+export function liveShardLeasesStatement(job: string): Statement {
+  return {
+    text: `SELECT job, expires_at::text AS "expiresAt" FROM ${STATE_SCHEMA}.lease
+            WHERE left(job, length($1) + 7) = $1 || '#shard-' AND expires_at > now()`,
+    values: [job],
+  };
+}

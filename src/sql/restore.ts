@@ -25,7 +25,10 @@ export function countArchivedStatement(plan: JobPlan, filter: ArchiveFilter): St
  * run find their duplicates): DELETE has no LIMIT, and ctid is unique only within one
  * relation, so on a partitioned archive the partition must match too. No ORDER BY: every
  * batch removes what it picked, so the next finds the rest, and sorting the archive for each
- * batch would cost more than the order could be worth. The INSERT's row count is the batch's.
+ * batch would cost more than the order could be worth. It returns how many rows left the
+ * archive and how many the table took: a trigger that returns NULL, or a rule, can make an
+ * INSERT take fewer than it was given, and the caller then rolls the batch back (review of
+ * #12: such a row was in neither table).
  */
 export function restoreBatchStatement(
   plan: JobPlan,
@@ -43,9 +46,12 @@ export function restoreBatchStatement(
   DELETE FROM ${archive} a USING picked p
    WHERE a.ctid = ANY (ARRAY(SELECT tid FROM picked)) AND a.tableoid = p.toid AND a.ctid = p.tid
   RETURNING ${list.map((c) => `a.${c}`).join(', ')}
+), put AS (
+  INSERT INTO ${qualified(plan.job.table)} (${list.join(', ')}) OVERRIDING SYSTEM VALUE
+  SELECT ${list.join(', ')} FROM moved
+  RETURNING 1
 )
-INSERT INTO ${qualified(plan.job.table)} (${list.join(', ')}) OVERRIDING SYSTEM VALUE
-SELECT ${list.join(', ')} FROM moved`,
+SELECT (SELECT count(*) FROM moved)::int AS deleted, (SELECT count(*) FROM put)::int AS inserted`,
     values: [batchSize, ...values],
   };
 }

@@ -424,3 +424,94 @@ describe('restore with a composite key, as the role `sql` grants', () => {
     }
   });
 });
+
+// Review of #12: what the first version let through.
+describe('restore refuses what would move rows wrongly', () => {
+  let db: TestDatabase;
+  const files = jobFiles();
+  let path: string;
+  const env = (): Record<string, string> => ({ DATABASE_URL: db.url });
+  const restore = (args: string[], extra: Record<string, string> = {}): Promise<CliResult> =>
+    runCli(['restore', '--jobs', path, '--job', 'vt', ...args], { ...env(), ...extra });
+  const snapshot = async (): Promise<string> =>
+    JSON.stringify([
+      await db.query(`SELECT * FROM vt ORDER BY id`),
+      await db.query(`SELECT id, code, status, start_date, repeated_id FROM vt_archive ORDER BY id`),
+    ]);
+
+  beforeAll(async () => {
+    db = await createTestDatabase('e2e_restore_refused');
+    await db.query(`CREATE TABLE vt (id bigserial PRIMARY KEY, code varchar(4) NOT NULL, status int,
+        start_date timestamptz NOT NULL);
+      CREATE INDEX ON vt (code, start_date, id);
+      INSERT INTO vt (code, status, start_date)
+      SELECT c, 1, '2024-01-01'::timestamptz + i * interval '1 minute'
+        FROM unnest(ARRAY['acme', 'beta']) c, generate_series(1, 3) i;`);
+    path = files.write({
+      name: 'vt',
+      table: 'public.vt',
+      key: ['code'],
+      orderBy: ['start_date', 'id'],
+      compare: ['status'],
+      mode: 'archive',
+      archiveTable: 'public.vt_archive',
+      settleSeconds: 0,
+    });
+    const run = await runCli(['run', '--jobs', path], env());
+    expect(run.code, run.stderr).toBe(0);
+    const [archived] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM vt_archive`);
+    expect(archived?.n).toBe('4');
+  });
+  afterAll(async () => {
+    files.cleanup();
+    await db?.drop();
+  });
+
+  it('a --key the column type would change (varchar(4) takes "acmeXYZ" as "acme"): exit 2, nothing moved', async () => {
+    const before = await snapshot();
+    const result = await restore(['--key', 'acmeXYZ']);
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr).toContain('invalid --key: got "acmeXYZ"');
+    expect(result.stderr).toContain('the column would store it as "acme", another key');
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('shard options: exit 2; a shard of the job running: exit 1; nothing moved either time', async () => {
+    const before = await snapshot();
+    const sharded = await restore([], { SHARD_INDEX: '0', SHARD_COUNT: '2' });
+    expect(sharded.code, sharded.stderr).toBe(2);
+    expect(sharded.stderr).toContain('expected none: a restore takes the whole job');
+    await db.query(`INSERT INTO status_reconciler.lease
+      (job, holder, token, acquired_at, renewed_at, expires_at, backend_pid)
+      VALUES ('vt#shard-1-of-2', 'another pod', 1, now(), now(), now() + interval '1 minute', 0)`);
+    try {
+      const running = await restore([]);
+      expect(running.code, running.stderr).toBe(1);
+      expect(running.stderr).toContain('a sharded run of job "vt" is going on (vt#shard-1-of-2)');
+      expect(await snapshot()).toBe(before);
+    } finally {
+      await db.query(`DELETE FROM status_reconciler.lease WHERE job LIKE 'vt#%'`);
+    }
+  });
+
+  it('a trigger that swallows an insert: the batch rolls back, exit 1, no row in neither table', async () => {
+    await db.query(`CREATE FUNCTION vt_swallow() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.code = 'beta' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER swallow BEFORE INSERT ON vt FOR EACH ROW EXECUTE FUNCTION vt_swallow();`);
+    try {
+      const before = await snapshot();
+      const result = await restore([]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/took \d of the \d rows of a batch/);
+      expect(await snapshot()).toBe(before);
+    } finally {
+      await db.query(`DROP TRIGGER swallow ON vt; DROP FUNCTION vt_swallow;`);
+    }
+    const result = await restore([]);
+    expect(result.code, result.stderr).toBe(0);
+    const [left] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM vt_archive`);
+    expect(left?.n).toBe('0');
+    const [rows] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM vt`);
+    expect(rows?.n).toBe('6');
+  });
+});
