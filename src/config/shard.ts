@@ -76,6 +76,9 @@ export function readShard(
   return count === 1 ? undefined : { index, count };
 }
 
+/** What follows a job's name in the state key of one of its shards (stateKey). */
+export const SHARD_MARK = '#shard-';
+
 /**
  * Under which name a job's state is kept (lease, checkpoint, totals, run history): its own
  * name, or one per shard and shard count. A run under another count finds no checkpoint of
@@ -83,7 +86,7 @@ export function readShard(
  * nothing about these.
  */
 export function stateKey(name: string, shard: Shard | undefined): string {
-  return shard === undefined ? name : `${name}#shard-${shard.index}-of-${shard.count}`;
+  return shard === undefined ? name : `${name}${SHARD_MARK}${shard.index}-of-${shard.count}`;
 }
 
 /** The job name and shard a state key stands for (the inverse of stateKey). */

@@ -1,6 +1,6 @@
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
-import type { DuplicateRef } from './batchRows.js';
+import { sameRow, type DuplicateRef } from './batchRows.js';
 import { routeCondition } from './citus.js';
 import type { Statement } from './types.js';
 
@@ -49,14 +49,6 @@ function batchRelation(
   };
 }
 
-/** `t` is the row the scan found as `b`: same key and orderBy values. */
-function sameRow(plan: JobPlan): string {
-  return [
-    ...plan.key.map((c, i) => `t.${ident(c.name)} = b.k${i}`),
-    ...plan.orderBy.map((c, i) => `t.${ident(c.name)} = b.o${i}`),
-  ].join(' AND ');
-}
-
 /**
  * Locks the batch's duplicates FOR UPDATE, SKIP LOCKED: one an application holds locked (or
  * a transaction inserting a row that references it, which holds it FOR KEY SHARE) is left
@@ -94,7 +86,7 @@ function lockTargets(plan: JobPlan, batch: readonly DuplicateRef[], columns: str
   return {
     text: `SELECT b.ord, ${columns}
   FROM ${relation} JOIN ${qualified(plan.job.table)} t
-    ON t.tableoid = b.toid AND t.ctid = b.tid AND ${sameRow(plan)}
+    ON t.tableoid = b.toid AND t.ctid = b.tid AND ${sameRow(plan, 'b')}
  WHERE t.ctid = ANY (${tids})${routeCondition(plan, 't', batch)}
    FOR UPDATE OF t SKIP LOCKED`,
     values,
@@ -109,7 +101,7 @@ export function presentStatement(plan: JobPlan, batch: readonly DuplicateRef[]):
   const { relation, values } = batchRelation(plan, batch);
   return {
     text: `SELECT b.ord FROM ${relation}
- WHERE EXISTS (SELECT 1 FROM ${qualified(plan.job.table)} t WHERE ${sameRow(plan)}${routeCondition(plan, 't', batch)})`,
+ WHERE EXISTS (SELECT 1 FROM ${qualified(plan.job.table)} t WHERE ${sameRow(plan, 'b')}${routeCondition(plan, 't', batch)})`,
     values,
   };
 }

@@ -1,5 +1,5 @@
 import type { JobPlan } from '../db/plan.js';
-import { qualified } from '../db/quote.js';
+import { ident, qualified } from '../db/quote.js';
 
 /*
  * Pieces the statements of one batch share (src/sql/batchLocks.ts, src/sql/collapse.ts).
@@ -45,4 +45,15 @@ export function lockedRowsFrom(plan: JobPlan): { from: string; where: string } {
     JOIN ${qualified(plan.job.table)} t ON t.tableoid = g.toid AND t.ctid = g.tid`,
     where: 't.ctid = ANY ($3::tid[])',
   };
+}
+
+/**
+ * `t` is the row the scan found as `alias`: the same key and orderBy values, given as
+ * k0... and o0... (the batch's arrays unnested under those names).
+ */
+export function sameRow(plan: JobPlan, alias: string): string {
+  return [
+    ...plan.key.map((c, i) => `t.${ident(c.name)} = ${alias}.k${i}`),
+    ...plan.orderBy.map((c, i) => `t.${ident(c.name)} = ${alias}.o${i}`),
+  ].join(' AND ');
 }

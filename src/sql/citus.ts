@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ARCHIVED_AT, REPEATED_ID, type JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
-import type { DuplicateRef } from './batchRows.js';
+import { sameRow, type DuplicateRef } from './batchRows.js';
 import type { Statement } from './types.js';
 
 /*
@@ -77,16 +77,12 @@ export function moveStatement(
   const names = [...plan.key.map((_, i) => `k${i}`), ...plan.orderBy.map((_, i) => `o${i}`)];
   const arrays = [...plan.key, ...plan.orderBy].map((c, i) => `$${i + 1}::${c.type}[]`);
   arrays.push(`$${arrays.length + 1}::${plan.tieBreaker.type}[]`);
-  const same = [
-    ...plan.key.map((c, i) => `t.${ident(c.name)} = d.k${i}`),
-    ...plan.orderBy.map((c, i) => `t.${ident(c.name)} = d.o${i}`),
-  ].join(' AND ');
   const columns = plan.columns.map((c) => ident(c.name));
   return {
     text: `
 WITH gone AS (
   DELETE FROM ${t} t USING unnest(${arrays.join(', ')}) AS d(${names.join(', ')}, repeated)
-   WHERE ${same}${routeCondition(plan, 't', doomed)}
+   WHERE ${sameRow(plan, 'd')}${routeCondition(plan, 't', doomed)}
   RETURNING ${columns.map((c) => `t.${c}`).join(', ')}, d.repeated
 ), moved AS (
   INSERT INTO ${qualified(plan.job.archiveTable!)} (${columns.join(', ')}, ${ident(ARCHIVED_AT)}, ${ident(REPEATED_ID)})

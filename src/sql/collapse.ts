@@ -194,24 +194,19 @@ WITH ${ctes}doomed AS MATERIALIZED (
     CROSS JOIN LATERAL ${predecessor}
    WHERE ${where}${sameCompare}
 )`;
+  const locked = source.kind === 'lockHere' ? handled : 'NULL::int4[]';
   if (judgeOnly) {
     return {
       text: `${doomed}
 SELECT 0 AS removed, ARRAY[]::int4[] AS referenced, ${byReference} AS "byReference",
-       ${source.kind === 'lockHere' ? handled : 'NULL::int4[]'} AS locked,
+       ${locked} AS locked,
        ARRAY(SELECT d.ord FROM doomed d ORDER BY d.ord) AS doomed,
        ARRAY(SELECT d.doomed_repeated::text FROM doomed d ORDER BY d.ord) AS repeated`,
       values,
     };
   }
   return {
-    text: `
-WITH ${ctes}doomed AS MATERIALIZED (
-  SELECT ${row.ord} AS ord, ${row.table} AS doomed_table, ${row.tid} AS doomed_tid, p.repeated AS doomed_repeated${flags}
-    FROM ${from}
-    CROSS JOIN LATERAL ${predecessor}
-   WHERE ${where}${sameCompare}
-), gone AS (
+    text: `${doomed}, gone AS (
   -- Sorted, so that every duplicate is judged before the first one goes: a CTE is read as
   -- its reader pulls, and a row this statement deleted can no longer be locked as the
   -- predecessor of the next (review of #10: duplicates left in long stretches).
@@ -222,7 +217,7 @@ WITH ${ctes}doomed AS MATERIALIZED (
 SELECT (SELECT count(*) FROM gone)::int4 AS removed,
        ARRAY(SELECT d.ord FROM doomed d WHERE ${anyFlag} ORDER BY d.ord) AS referenced,
        ${byReference} AS "byReference",
-       ${source.kind === 'lockHere' ? handled : 'NULL::int4[]'} AS locked`,
+       ${locked} AS locked`,
     values,
   };
 }

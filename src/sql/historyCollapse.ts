@@ -1,6 +1,6 @@
 import type { JobPlan } from '../db/plan.js';
 import { ident, qualified } from '../db/quote.js';
-import type { DuplicateRef, LockedRow } from './batchRows.js';
+import { sameRow, type DuplicateRef, type LockedRow } from './batchRows.js';
 import { routeCondition } from './citus.js';
 import { inRanges, type TimeRange } from './stretch.js';
 
@@ -82,10 +82,6 @@ export function historyCtes(plan: JobPlan, stretches: Stretches, held?: readonly
   const window = `PARTITION BY ${keys.map((k) => `h.${k}`).join(', ')} ORDER BY ${orders.map((o) => `h.${o}`).join(', ')}`;
   const placedWindow = `PARTITION BY ${kb.map((k) => `u.${k}`).join(', ')} ORDER BY ${ob.map((o) => `u.${o}`).join(', ')}, u.side`;
   const lagged = ['htoid', 'htid', 'ptoid', 'ptid', 'ptime'];
-  const sameRow = [
-    ...keys.map((k, i) => `t.${k} = x.${kb[i]}`),
-    ...orders.map((o, i) => `t.${o} = x.${ob[i]}`),
-  ].join(' AND ');
   const columns = plan.columns.map((c) => `t.${ident(c.name)}`).join(', ');
   const lock = held === undefined ? 'FOR UPDATE OF t SKIP LOCKED' : 'FOR UPDATE OF t';
 
@@ -118,7 +114,7 @@ export function historyCtes(plan: JobPlan, stretches: Stretches, held?: readonly
     FROM placed x
     CROSS JOIN LATERAL (
       SELECT t.tableoid AS sr_toid, t.ctid AS sr_tid, ${columns} FROM ${t} t
-       WHERE t.tableoid = x.toid AND t.ctid = x.tid AND ${sameRow}${routeCondition(plan, 't', batch)}
+       WHERE t.tableoid = x.toid AND t.ctid = x.tid AND ${sameRow(plan, 'x')}${routeCondition(plan, 't', batch)}
        ${lock}
     ) t
 ), `;

@@ -1,5 +1,6 @@
 import { STATE_SCHEMA } from './stateSchema.js';
 import type { Statement } from './types.js';
+import { isShardStateOf } from './shard.js';
 
 /*
  * The job's lease (migrations/000005.sql). Each statement is whole in itself: behind
@@ -77,7 +78,7 @@ export function releaseLeaseStatement(job: string, holder: string, token: string
 export function liveShardLeasesStatement(job: string): Statement {
   return {
     text: `SELECT job, expires_at::text AS "expiresAt" FROM ${STATE_SCHEMA}.lease
-            WHERE left(job, length($1) + 7) = $1 || '#shard-' AND expires_at > now()`,
+            WHERE ${isShardStateOf('job', '$1')} AND expires_at > now()`,
     values: [job],
   };
 }

@@ -1,4 +1,5 @@
 import type { ColumnInfo, JobPlan } from '../db/plan.js';
+import { SHARD_MARK } from '../config/shard.js';
 import { ident } from '../db/quote.js';
 
 /**
@@ -27,4 +28,13 @@ export function shardCondition(plan: JobPlan, alias: string): string {
   if (shard === undefined) return 'true';
   const key = `ROW(${plan.key.map((c) => settingFree(c, `${alias}.${ident(c.name)}`)).join(', ')})::text`;
   return `(hashtextextended(${key}, 0) & 9223372036854775807) % ${shard.count} = ${shard.index}`;
+}
+
+/**
+ * Whether the state key in `column` is one of a shard of the job named by parameter `param`
+ * (any shard, any count: src/config/shard.ts stateKey). A prefix test, not LIKE: a job name
+ * may hold % or _.
+ */
+export function isShardStateOf(column: string, param: string): string {
+  return `left(${column}, length(${param}) + ${SHARD_MARK.length}) = ${param} || '${SHARD_MARK}'`;
 }

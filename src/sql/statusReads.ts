@@ -1,5 +1,6 @@
 import { STATE_SCHEMA } from './stateSchema.js';
 import type { Statement } from './types.js';
+import { isShardStateOf } from './shard.js';
 
 /* What `status` reads of one job from the reconciler's own tables. */
 
@@ -50,7 +51,7 @@ export function weekGapCountsStatement(job: string): Statement {
 export function shardKeysStatement(job: string): Statement {
   return {
     text: `SELECT DISTINCT job FROM ${RUN_HISTORY}
-            WHERE left(job, length($1) + 7) = $1 || '#shard-' ORDER BY job`,
+            WHERE ${isShardStateOf('job', '$1')} ORDER BY job`,
     values: [job],
   };
 }
