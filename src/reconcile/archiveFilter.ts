@@ -44,23 +44,21 @@ function isDataException(error: unknown): boolean {
   return /^22/.test((error as { code?: string }).code ?? '');
 }
 
-/** The text cast by the server, in the job's TimeZone; ConfigError naming the option when it refuses. */
-async function cast(
+/**
+ * The one row of a cast statement, run in the job's TimeZone; ConfigError (from `refused`,
+ * given PostgreSQL's message) when the server refuses the value.
+ */
+async function castRow<T extends pg.QueryResultRow>(
   client: pg.ClientBase,
   job: Job,
-  type: string,
-  value: string,
+  statement: { text: string; values: unknown[] },
   refused: (reason: string) => ConfigError,
-): Promise<string> {
+): Promise<T | undefined> {
   try {
-    const { rows } = await inReadTransaction(
-      client,
-      (c) => c.query<{ value: string }>(castTextStatement(type, value)),
-      job.timeZone,
-    );
-    return rows[0]?.value ?? value;
+    const { rows } = await inReadTransaction(client, (c) => c.query<T>(statement), job.timeZone);
+    return rows[0];
   } catch (error) {
-    if (isDataException(error)) throw refused((error as Error).message);
+    if (isDataException(error)) throw refused(`PostgreSQL says: ${(error as Error).message}`);
     throw error;
   }
 }
@@ -74,18 +72,12 @@ async function castKey(client: pg.ClientBase, command: string, plan: JobPlan, ke
           `"${column.name}"); expected a value of type ${column.type}, the type of "${column.name}" in ` +
           `the table (${reason}); nothing was changed`,
       );
-    let row: { value: string; exact: boolean } | undefined;
-    try {
-      const { rows } = await inReadTransaction(
-        client,
-        (c) => c.query<{ value: string; exact: boolean }>(keyCastStatement(column, value)),
-        plan.job.timeZone,
-      );
-      row = rows[0];
-    } catch (error) {
-      if (isDataException(error)) throw refused(`PostgreSQL says: ${(error as Error).message}`);
-      throw error;
-    }
+    const row = await castRow<{ value: string; exact: boolean }>(
+      client,
+      plan.job,
+      keyCastStatement(column, value),
+      refused,
+    );
     if (row && !row.exact)
       throw refused(`the column would store it as ${JSON.stringify(row.value)}, another key`);
   }
@@ -99,19 +91,19 @@ async function castTime(
   value: string | undefined,
 ): Promise<string | undefined> {
   if (value === undefined) return undefined;
-  return cast(
+  const row = await castRow<{ value: string }>(
     client,
     job,
-    'timestamptz',
-    value,
+    castTextStatement('timestamptz', value),
     (reason) =>
       new ConfigError(
         `${command}: invalid ${option}: got ${JSON.stringify(value)}; expected a time PostgreSQL reads as ` +
           `timestamptz, such as "2026-12-01 08:00:00+00" (without an offset, in ` +
           `${job.timeZone === undefined ? "the server's TimeZone" : `the job's timeZone ${job.timeZone}`}) ` +
-          `(PostgreSQL says: ${reason}); nothing was changed`,
+          `(${reason}); nothing was changed`,
       ),
   );
+  return row?.value ?? value;
 }
 
 /**
