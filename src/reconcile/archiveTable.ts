@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { JobPlan } from '../db/plan.js';
 import { qualified } from '../db/quote.js';
 import { createArchiveTableStatement } from '../sql/archiveTable.js';
+import { distributionStatement } from '../sql/citus.js';
 import { distributeArchiveStatement } from './citus.js';
 import { isCreationRace } from './migrate.js';
 
@@ -23,10 +24,7 @@ export async function createArchiveTable(client: pg.ClientBase, plan: JobPlan): 
     );
     await client.query(createArchiveTableStatement(plan));
     if (plan.citus !== undefined) {
-      const { rowCount } = await client.query(
-        `SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass`,
-        [archive],
-      );
+      const { rowCount } = await client.query(distributionStatement(archive));
       if (rowCount === 0) await client.query(distributeArchiveStatement(plan));
     }
     await client.query('COMMIT');

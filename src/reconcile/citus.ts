@@ -23,7 +23,10 @@ async function distributionOf(client: pg.ClientBase, table: string): Promise<Dis
   return rows[0];
 }
 
-/** JobPlan.citus: the distribution column and its place in `key`, for a hash-distributed table. */
+/**
+ * JobPlan.citus: the distribution column and its place in `key`, for a table distributed by
+ * hash on a key column; undefined otherwise.
+ */
 export async function readCitus(
   client: pg.ClientBase,
   job: Job,
@@ -32,9 +35,8 @@ export async function readCitus(
   const distribution = await distributionOf(client, qualified(job.table));
   if (distribution?.method !== 'h' || distribution.column === null) return undefined;
   const keyIndex = key.findIndex((c) => c.name === distribution.column);
-  // Not in the key: refused by citusProblems, which needs the column's name to say so.
-  if (keyIndex < 0) return { column: { name: distribution.column, type: '', typeName: '' }, keyIndex };
-  return { column: key[keyIndex] as ColumnInfo, keyIndex };
+  // Not in the key: none, and citusProblems refuses the job.
+  return keyIndex < 0 ? undefined : { column: key[keyIndex] as ColumnInfo, keyIndex };
 }
 
 /**
@@ -64,7 +66,7 @@ export async function citusProblems(
     ];
   }
   const problems: Unfit[] = [];
-  if (plan.citus === undefined || plan.citus.keyIndex < 0) {
+  if (plan.citus === undefined) {
     problems.push(
       refuse(
         `${table} is distributed by Citus on "${distribution.column ?? '?'}", which is not in the job's "key" ` +

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { planJob } from '../../src/reconcile/planJob.js';
 import { runJobs } from '../../src/reconcile/runJobs.js';
 import type { JobResult } from '../../src/reconcile/result.js';
 import { citusTool, startCitus, type CitusCluster } from '../helpers/citus.js';
@@ -182,4 +183,15 @@ describe('Citus: a distributed table under writers on every node', () => {
       await holder.end();
     }
   }, 60_000);
+
+  it('a table distributed by a column outside the key is refused before anything changes', async () => {
+    await admin.query(`DROP TABLE IF EXISTS by_id CASCADE;
+      CREATE TABLE by_id (id bigserial PRIMARY KEY, object_id int NOT NULL, status_id int,
+        start_date timestamptz NOT NULL)`);
+    await admin.query(`SELECT create_distributed_table('by_id', 'id')`);
+    const job = makeJob({ name: 'by-id', table: 'public.by_id', settleSeconds: 0 });
+    await expect(planJob(admin, job)).rejects.toThrow(
+      /public\.by_id is distributed by Citus on "id", which is not in the job's "key" \(object_id\)/,
+    );
+  });
 });
